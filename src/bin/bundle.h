@@ -1,0 +1,58 @@
+/*
+ * bundle: everything a child process needs to configure itself, read by
+ * the parent (which may open the files) and passed to the children as one
+ * sealed memfd: the configuration text and where it came from, the users
+ * and aliases files, the TLS certificate and key.
+ */
+#ifndef PETREL_BIN_BUNDLE_H
+#define PETREL_BIN_BUNDLE_H
+
+#include <stdbool.h>
+
+#include "conf/conf.h"
+#include "lib/buf.h"
+#include "lookup/tables.h"
+
+enum bundle_part {
+	BUNDLE_CONF_NAME,	/* file name used in error messages */
+	BUNDLE_BASE_DIR,	/* directory for relative paths */
+	BUNDLE_CONF,
+	BUNDLE_USERS,
+	BUNDLE_ALIASES,
+	BUNDLE_CERT,
+	BUNDLE_KEY,
+	BUNDLE_NPARTS
+};
+
+struct bundle {
+	struct buf part[BUNDLE_NPARTS];
+	bool embedded;		/* the built-in default configuration */
+};
+
+/* What a process builds from a bundle. */
+struct bundle_conf {
+	struct conf conf;
+	struct tables *tables;
+};
+
+/*
+ * Parent: reads the configuration file (NULL: the embedded default, with
+ * base_dir the current directory) and the files it names. With prepare,
+ * creates the state directories' missing pieces that a first start needs
+ * (the demo users file, a self-signed certificate). 0, or -1 with
+ * "file:line: reason" or "path: reason" in err.
+ */
+int bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
+    size_t errsz);
+void bundle_free(struct bundle *b);
+/* Parses the configuration and tables of b. 0 or -1 with err. */
+int bundle_parse(const struct bundle *b, struct bundle_conf *out, char *err,
+    size_t errsz);
+void bundle_conf_free(struct bundle_conf *bc);
+
+/* Writes b into a new sealed memfd; returns it, or -1/errno. */
+int bundle_to_fd(const struct bundle *b);
+/* Reads a bundle from fd (position 0). 0 or -1. */
+int bundle_from_fd(int fd, struct bundle *b);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * petrel: the command line. `petrel serve` runs the mail server,
+ * `petrel check-config` validates a configuration, `petrel version` says
+ * which build this is. `petrel __child` is how the parent starts its
+ * unprivileged processes (not for people).
+ */
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "bin/proc.h"
+#include "lib/log.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: petrel serve [--config FILE]\n"
+	    "       petrel check-config [--config FILE] [-n]\n"
+	    "       petrel version\n"
+	    "Without --config, the embedded default is used: it keeps its\n"
+	    "state in ./petrel-data and listens on 127.0.0.1:2525 (mx),\n"
+	    "2587 (submission) and 2465 (submissions).\n");
+	exit(2);
+}
+
+static int
+check_config(const char *path, bool dump)
+{
+	struct bundle b;
+	struct bundle_conf bc;
+	char err[1024];
+
+	if (bundle_load(&b, path, false, err, sizeof(err)) != 0) {
+		fprintf(stderr, "petrel: %s\n", err);
+		return 1;
+	}
+	if (dump) {
+		struct buf out;
+		if (bundle_parse(&b, &bc, err, sizeof(err)) != 0) {
+			fprintf(stderr, "petrel: %s\n", err);
+			return 1;
+		}
+		buf_init(&out, 1 << 24);
+		conf_dump(&bc.conf, &out);
+		fwrite(out.data, 1, out.len, stdout);
+		buf_clear(&out);
+		bundle_conf_free(&bc);
+	} else {
+		printf("%s: configuration ok\n", path ? path :
+		    "(embedded default)");
+	}
+	bundle_free(&b);
+	return 0;
+}
+
+/* Drops to uid/gid (when root), chrooting first if dir is not "-". */
+static void
+child_drop(const char *name, const char *uid_s, const char *gid_s,
+    const char *dir)
+{
+	long uid = strtol(uid_s, NULL, 10), gid = strtol(gid_s, NULL, 10);
+
+	if (uid < 0)
+		return;
+	if (strcmp(dir, "-") != 0 && (chroot(dir) != 0 || chdir("/") != 0))
+		fatal("%s: chroot %s", name, dir);
+	if (setgroups(0, NULL) != 0 ||
+	    setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0 ||
+	    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0)
+		fatal("%s: cannot drop privileges", name);
+	if (setuid(0) == 0)
+		fatalx("%s: privileges not dropped", name);
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+static int
+child_main(int argc, char **argv)
+{
+	if (argc != 7)
+		usage();
+	log_init(argv[2], LOG_LVL_INFO);
+	child_drop(argv[2], argv[3], argv[4], argv[5]);
+	log_set_level((enum log_level)atoi(argv[6]));
+	if (strcmp(argv[2], "smtp") == 0)
+		return proc_smtp_main();
+	if (strcmp(argv[2], "queue") == 0)
+		return proc_queue_main();
+	if (strcmp(argv[2], "local") == 0)
+		return proc_local_main();
+	usage();
+	return 2;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config = NULL;
+	bool dump = false;
+	int i;
+
+	if (argc < 2)
+		usage();
+	if (strcmp(argv[1], "__child") == 0)
+		return child_main(argc, argv);
+	if (strcmp(argv[1], "version") == 0 ||
+	    strcmp(argv[1], "--version") == 0) {
+		printf("petrel %s\n", PETREL_VERSION);
+		return 0;
+	}
+	for (i = 2; i < argc; i++) {
+		if ((strcmp(argv[i], "--config") == 0 ||
+		    strcmp(argv[i], "-c") == 0) && i + 1 < argc)
+			config = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			config = argv[i] + 9;
+		else if (strcmp(argv[i], "-n") == 0)
+			dump = true;
+		else
+			usage();
+	}
+	log_init("parent", LOG_LVL_INFO);
+	if (strcmp(argv[1], "serve") == 0 && !dump)
+		return parent_main(config);
+	if (strcmp(argv[1], "check-config") == 0)
+		return check_config(config, dump);
+	usage();
+	return 2;
+}

@@ -1,0 +1,272 @@
+/*
+ * proc_queue: wiring of the queue process. Decodes the smtp process's and
+ * the local process's messages into calls of sched/queue.c and sends its
+ * answers back (struct queue_ops).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "bin/imsg.h"
+#include "bin/proc.h"
+#include "lib/log.h"
+#include "sched/queue.h"
+
+static struct {
+	struct event_base *base;
+	struct queue *queue;
+	struct bundle_conf bc, old;	/* old: kept until the next reload */
+	bool have_conf;
+	struct ipc_chan *smtp, *local;
+} Q;
+
+static void
+q_created(void *arg, uint64_t id, int status, const char *qid, int fd)
+{
+	struct buf b;
+
+	(void)arg;
+	if (Q.smtp == NULL)
+		return;
+	buf_init(&b, 256);
+	ipc_put_u32(&b, (uint32_t)status);
+	ipc_put_str(&b, qid);
+	ipc_send(Q.smtp, IMSG_Q_CREATED, id, fd, &b);
+	buf_clear(&b);
+}
+
+static void
+q_committed(void *arg, uint64_t id, int status)
+{
+	struct buf b;
+
+	(void)arg;
+	if (Q.smtp == NULL)
+		return;
+	buf_init(&b, 16);
+	ipc_put_u32(&b, (uint32_t)status);
+	ipc_send(Q.smtp, IMSG_Q_COMMITTED, id, -1, &b);
+	buf_clear(&b);
+}
+
+static bool
+q_deliver(void *arg, uint64_t did, const struct queue_delivery *d, int fd)
+{
+	struct buf b;
+
+	(void)arg;
+	if (Q.local == NULL)
+		return false;
+	buf_init(&b, IPC_MSG_MAX - 64);
+	ipc_put_str(&b, d->qid);
+	ipc_put_u32(&b, d->rcpt);
+	ipc_put_str(&b, d->mbox_domain);
+	ipc_put_str(&b, d->mbox_user);
+	ipc_put_str(&b, d->sender);
+	ipc_put_str(&b, d->dest);
+	ipc_put_u64(&b, (uint64_t)d->arrival);
+	ipc_put_u64(&b, d->content_len);
+	ipc_put_u32(&b, d->check_dup);
+	ipc_send(Q.local, IMSG_L_DELIVER, did, fd, &b);
+	buf_clear(&b);
+	return true;
+}
+
+static const struct queue_ops q_ops = { q_created, q_committed, q_deliver };
+
+static void
+q_smtp_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	char *sender, *helo, *addr, *proto, *envid, *rcpt, *orcpt;
+	uint32_t ret, body, utf8, n, notify;
+
+	(void)ch;
+	(void)arg;
+	if (m->fd >= 0)
+		fatalx("smtp: unexpected descriptor");
+	switch (m->type) {
+	case IMSG_Q_CREATE:
+		sender = ipc_get_str(m);
+		helo = ipc_get_str(m);
+		addr = ipc_get_str(m);
+		proto = ipc_get_str(m);
+		envid = ipc_get_str(m);
+		ret = ipc_get_u32(m);
+		body = ipc_get_u32(m);
+		utf8 = ipc_get_u32(m);
+		n = ipc_get_u32(m);
+		ipc_get_end(m);
+		if (sender == NULL)
+			fatalx("smtp: CREATE without sender");
+		queue_txn_create(Q.queue, m->id, sender, helo, addr, proto,
+		    envid, ret, body, utf8 != 0, n);
+		free(sender);
+		free(helo);
+		free(addr);
+		free(proto);
+		free(envid);
+		break;
+	case IMSG_Q_RCPT:
+		rcpt = ipc_get_str(m);
+		orcpt = ipc_get_str(m);
+		notify = ipc_get_u32(m);
+		ipc_get_end(m);
+		if (rcpt == NULL)
+			fatalx("smtp: RCPT without address");
+		queue_txn_rcpt(Q.queue, m->id, rcpt, orcpt, notify);
+		free(rcpt);
+		free(orcpt);
+		break;
+	case IMSG_Q_COMMIT:
+		ipc_get_end(m);
+		queue_txn_commit(Q.queue, m->id);
+		break;
+	case IMSG_Q_ABORT:
+		ipc_get_end(m);
+		queue_txn_abort(Q.queue, m->id);
+		break;
+	default:
+		fatalx("smtp: unexpected message %u", m->type);
+	}
+}
+
+static void
+q_smtp_closed(struct ipc_chan *ch, void *arg)
+{
+	(void)arg;
+	if (ch != Q.smtp)
+		return;
+	ipc_chan_free(Q.smtp);
+	Q.smtp = NULL;
+	queue_smtp_lost(Q.queue);
+}
+
+static void
+q_local_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	uint32_t result;
+	char *err;
+
+	(void)ch;
+	(void)arg;
+	if (m->type != IMSG_L_RESULT || m->fd >= 0)
+		fatalx("local: unexpected message %u", m->type);
+	result = ipc_get_u32(m);
+	err = ipc_get_str(m);
+	ipc_get_end(m);
+	if (result > 2)
+		fatalx("local: bad result %u", result);
+	queue_delivery_result(Q.queue, m->id, -(int)result, err);
+	free(err);
+}
+
+static void
+q_local_closed(struct ipc_chan *ch, void *arg)
+{
+	(void)arg;
+	if (ch != Q.local)
+		return;
+	ipc_chan_free(Q.local);
+	Q.local = NULL;
+	queue_local_lost(Q.queue);
+}
+
+static void
+q_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct bundle b;
+	char name[16];
+
+	(void)ch;
+	(void)arg;
+	switch (m->type) {
+	case IMSG_CONF:
+		if (Q.have_conf) {
+			bundle_conf_free(&Q.old);
+			Q.old = Q.bc;
+		}
+		proc_conf_from_msg(m, &b, &Q.bc);
+		bundle_free(&b);
+		log_set_level((enum log_level)Q.bc.conf.log_level);
+		if (Q.queue == NULL) {
+			Q.queue = queue_new(Q.base, &Q.bc.conf, Q.bc.tables,
+			    &q_ops, NULL);
+			if (Q.queue == NULL)
+				fatal("spool %s", Q.bc.conf.spool_dir);
+		} else {
+			queue_set_conf(Q.queue, &Q.bc.conf, Q.bc.tables);
+		}
+		Q.have_conf = true;
+		break;
+	case IMSG_PEER:
+		ipc_get_strn(m, name, sizeof(name));
+		ipc_get_end(m);
+		if (m->fd < 0 || Q.queue == NULL)
+			fatalx("parent: bad peer message");
+		if (strcmp(name, "smtp") == 0) {
+			if (Q.smtp != NULL) {
+				ipc_chan_free(Q.smtp);
+				queue_smtp_lost(Q.queue);
+			}
+			Q.smtp = ipc_chan_new(Q.base, m->fd, "smtp",
+			    q_smtp_recv, q_smtp_closed, NULL);
+		} else if (strcmp(name, "local") == 0) {
+			if (Q.local != NULL) {
+				ipc_chan_free(Q.local);
+				queue_local_lost(Q.queue);
+			}
+			Q.local = ipc_chan_new(Q.base, m->fd, "local",
+			    q_local_recv, q_local_closed, NULL);
+			queue_local_ready(Q.queue);
+		} else {
+			fatalx("parent: unexpected peer %s", name);
+		}
+		break;
+	case IMSG_FLUSH:
+		ipc_get_end(m);
+		if (Q.queue != NULL)
+			queue_flush(Q.queue);
+		break;
+	default:
+		fatalx("parent: unexpected message %u", m->type);
+	}
+}
+
+static void
+q_parent_closed(struct ipc_chan *ch, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	fatalx("lost the parent process");
+}
+
+static void
+q_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	/* Everything acknowledged is on disk already. */
+	event_base_loopexit(Q.base, NULL);
+}
+
+int
+proc_queue_main(void)
+{
+	struct event *term, *intr;
+
+	signal(SIGPIPE, SIG_IGN);
+	Q.base = event_base_new();
+	ipc_chan_new(Q.base, PROC_CTL_FD, "parent", q_parent_recv,
+	    q_parent_closed, NULL);
+	term = evsignal_new(Q.base, SIGTERM, q_sigterm, NULL);
+	intr = evsignal_new(Q.base, SIGINT, q_sigterm, NULL);
+	event_add(term, NULL);
+	event_add(intr, NULL);
+	event_base_dispatch(Q.base);
+	return 0;
+}

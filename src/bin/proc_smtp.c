@@ -1,0 +1,277 @@
+/*
+ * proc_smtp: wiring of the smtp process. Translates the parent's and the
+ * queue's messages into calls of smtpd/ and implements the smtpd_queue_*
+ * stubs by sending messages to the queue process.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "bin/imsg.h"
+#include "bin/proc.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "smtpd/smtpd.h"
+#include "tls/tls.h"
+
+static struct {
+	struct event_base *base;
+	struct smtpd_server *srv;
+	struct smtpd_rt *rt;
+	struct ipc_chan *parent, *queue;
+	bool stopping;
+} S;
+
+void
+proc_conf_from_msg(struct ipc_msg *m, struct bundle *b,
+    struct bundle_conf *out)
+{
+	char err[1024];
+
+	ipc_get_end(m);
+	if (m->fd < 0 || bundle_from_fd(m->fd, b) != 0)
+		fatalx("configuration bundle unreadable");
+	close(m->fd);
+	m->fd = -1;
+	if (bundle_parse(b, out, err, sizeof(err)) != 0)
+		fatalx("configuration: %s", err);
+}
+
+static void
+smtp_conf(struct ipc_msg *m)
+{
+	struct bundle b;
+	struct bundle_conf bc;
+	struct smtpd_rt *rt = xcalloc(1, sizeof(*rt));
+	char err[512];
+
+	proc_conf_from_msg(m, &b, &bc);
+	rt->refs = 1;
+	rt->conf = bc.conf;
+	rt->tables = bc.tables;
+	if (b.part[BUNDLE_CERT].len > 0) {
+		rt->tls = tls_server_ctx_new(b.part[BUNDLE_CERT].data,
+		    b.part[BUNDLE_CERT].len, b.part[BUNDLE_KEY].data,
+		    b.part[BUNDLE_KEY].len, err, sizeof(err));
+		if (rt->tls == NULL)
+			log_err("TLS disabled: %s", err);
+	}
+	bundle_free(&b);
+	log_set_level((enum log_level)rt->conf.log_level);
+	smtpd_server_set_rt(S.srv, rt);
+	S.rt = rt;
+}
+
+static void
+smtp_queue_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct smtpd_session *s;
+	uint32_t status;
+	char qid[32];
+
+	(void)ch;
+	(void)arg;
+	switch (m->type) {
+	case IMSG_Q_CREATED:
+		status = ipc_get_u32(m);
+		ipc_get_strn(m, qid, sizeof(qid));
+		ipc_get_end(m);
+		if (status == 0 && m->fd < 0)
+			fatalx("queue: CREATED without a file");
+		s = smtpd_server_find(S.srv, m->id);
+		if (s == NULL) {
+			if (m->fd >= 0)
+				close(m->fd);
+			if (status == 0)
+				smtpd_queue_abort(m->id);
+			return;
+		}
+		smtpd_session_created(s, (int)status, qid, m->fd);
+		break;
+	case IMSG_Q_COMMITTED:
+		status = ipc_get_u32(m);
+		ipc_get_end(m);
+		s = smtpd_server_find(S.srv, m->id);
+		if (s != NULL)
+			smtpd_session_committed(s, (int)status);
+		break;
+	default:
+		fatalx("queue: unexpected message %u", m->type);
+	}
+}
+
+static void
+smtp_queue_closed(struct ipc_chan *ch, void *arg)
+{
+	(void)arg;
+	if (ch != S.queue)
+		return;
+	log_warn("lost the queue process; open transactions fail");
+	ipc_chan_free(S.queue);
+	S.queue = NULL;
+	smtpd_server_queue_lost(S.srv);
+}
+
+static void
+smtp_stop_check(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (smtpd_server_sessions(S.srv) == 0)
+		event_base_loopexit(S.base, NULL);
+}
+
+static void
+smtp_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval tv = { 0, 100000 };
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	if (S.stopping)
+		return;
+	S.stopping = true;
+	smtpd_server_stop_listening(S.srv);
+	smtpd_server_shutdown(S.srv);
+	event_add(event_new(S.base, -1, EV_PERSIST, smtp_stop_check, NULL),
+	    &tv);
+}
+
+static void
+smtp_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	char name[16];
+	uint32_t idx;
+
+	(void)ch;
+	(void)arg;
+	switch (m->type) {
+	case IMSG_CONF:
+		smtp_conf(m);
+		break;
+	case IMSG_LISTENER:
+		idx = ipc_get_u32(m);
+		ipc_get_end(m);
+		if (S.rt == NULL || idx >= S.rt->conf.nlisteners || m->fd < 0)
+			fatalx("parent: bad listener %u", idx);
+		smtpd_server_listen(S.srv, m->fd, &S.rt->conf.listeners[idx]);
+		break;
+	case IMSG_PEER:
+		ipc_get_strn(m, name, sizeof(name));
+		ipc_get_end(m);
+		if (strcmp(name, "queue") != 0 || m->fd < 0)
+			fatalx("parent: unexpected peer %s", name);
+		if (S.queue != NULL) {
+			ipc_chan_free(S.queue);
+			smtpd_server_queue_lost(S.srv);
+		}
+		S.queue = ipc_chan_new(S.base, m->fd, "queue", smtp_queue_recv,
+		    smtp_queue_closed, NULL);
+		break;
+	default:
+		fatalx("parent: unexpected message %u", m->type);
+	}
+}
+
+static void
+smtp_parent_closed(struct ipc_chan *ch, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	fatalx("lost the parent process");
+}
+
+/* ---- the queue stubs of smtpd.h ---- */
+
+static void
+smtp_create_failed(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t *id = arg;
+	struct smtpd_session *s = smtpd_server_find(S.srv, *id);
+
+	(void)fd;
+	(void)what;
+	if (s != NULL)
+		smtpd_session_created(s, EAGAIN, "", -1);
+	free(id);
+}
+
+void
+smtpd_queue_create(const struct smtpd_queue_req *req)
+{
+	const struct smtpd_txn *t = req->txn;
+	struct buf b;
+	unsigned i;
+
+	if (S.queue == NULL) {
+		/* Answer from the loop, not from inside the session. */
+		uint64_t *id = xmalloc(sizeof(*id));
+		*id = req->id;
+		event_base_once(S.base, -1, EV_TIMEOUT, smtp_create_failed, id,
+		    NULL);
+		return;
+	}
+	buf_init(&b, IPC_MSG_MAX - 64);
+	ipc_put_str(&b, t->from_addr);
+	ipc_put_str(&b, req->helo);
+	ipc_put_str(&b, req->client_addr);
+	ipc_put_str(&b, req->protocol);
+	ipc_put_str(&b, t->params.envid[0] ? t->params.envid : NULL);
+	ipc_put_u32(&b, (uint32_t)t->params.ret);
+	ipc_put_u32(&b, (uint32_t)t->params.body);
+	ipc_put_u32(&b, t->params.smtputf8);
+	ipc_put_u32(&b, t->nrcpts);
+	ipc_send(S.queue, IMSG_Q_CREATE, req->id, -1, &b);
+	for (i = 0; i < t->nrcpts; i++) {
+		const struct smtpd_rcpt *r = &t->rcpts[i];
+		buf_reset(&b);
+		ipc_put_str(&b, r->addr);
+		ipc_put_str(&b, r->params.orcpt[0] ? r->params.orcpt : NULL);
+		ipc_put_u32(&b, r->params.notify);
+		ipc_send(S.queue, IMSG_Q_RCPT, req->id, -1, &b);
+	}
+	buf_clear(&b);
+}
+
+void
+smtpd_queue_commit(uint64_t id)
+{
+	if (S.queue == NULL || ipc_send(S.queue, IMSG_Q_COMMIT, id, -1,
+	    NULL) != 0) {
+		struct smtpd_session *s = smtpd_server_find(S.srv, id);
+		if (s != NULL)
+			smtpd_session_committed(s, EIO);
+	}
+}
+
+void
+smtpd_queue_abort(uint64_t id)
+{
+	if (S.queue != NULL)
+		ipc_send(S.queue, IMSG_Q_ABORT, id, -1, NULL);
+}
+
+int
+proc_smtp_main(void)
+{
+	struct event *term, *intr;
+
+	signal(SIGPIPE, SIG_IGN);
+	tzset();
+	S.base = event_base_new();
+	S.srv = smtpd_server_new(S.base);
+	S.parent = ipc_chan_new(S.base, PROC_CTL_FD, "parent",
+	    smtp_parent_recv, smtp_parent_closed, NULL);
+	term = evsignal_new(S.base, SIGTERM, smtp_sigterm, NULL);
+	intr = evsignal_new(S.base, SIGINT, smtp_sigterm, NULL);
+	event_add(term, NULL);
+	event_add(intr, NULL);
+	event_base_dispatch(S.base);
+	return 0;
+}

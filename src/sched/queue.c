@@ -1,0 +1,746 @@
+/*
+ * queue: transactions into the spool, group commit, and the delivery
+ * scheduler of the queue process (see queue.h for the promises).
+ *
+ * Commit path, per message: the smtp process has written the content into
+ * incoming/QID; a worker thread appends the envelope, fdatasyncs and
+ * renames into queue/ (spool_commit); back on the loop the message joins
+ * the batch waiting for the directory fsync; one worker fsyncs queue/ for
+ * the whole batch (spool_sync) and only then are the 250s sent. So N
+ * concurrent sessions cost N data syncs in parallel and one directory
+ * sync, and the event loop never waits for the disk.
+ */
+#include "sched/queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "lib/log.h"
+#include "lib/workq.h"
+#include "lib/xalloc.h"
+#include "proto/smtp_param.h"
+#include "spool/spool.h"
+
+#define QUEUE_BUCKETS 4096
+#define QUEUE_MAX_EXPAND 1000	/* destinations per message */
+
+enum qtxn_state { QTXN_OPEN, QTXN_COMMITTING, QTXN_ORPHAN };
+
+struct qtxn {
+	struct qtxn *hnext, *bnext;	/* id table; commit batch */
+	struct queue *q;
+	uint64_t id;
+	enum qtxn_state state;
+	int fd;
+	int status;			/* commit result (errno) */
+	unsigned nrcpts_expected;
+	struct envelope env;
+	struct envelope raw;		/* recipients as given */
+};
+
+struct qmsg {
+	struct qmsg *next, *prev;	/* all messages */
+	struct qmsg *rnext;		/* ready list */
+	struct queue *q;
+	struct envelope env;
+	uint64_t content_len;
+	unsigned in_flight;
+	bool ready;			/* on the ready list */
+	bool check_dup;			/* recovered: look for earlier copies */
+	bool dirty;			/* state changed since last saved */
+	bool *busy;			/* per recipient: delivery in flight */
+	struct event *timer;
+};
+
+struct qdelivery {
+	struct qdelivery *hnext;
+	uint64_t did;
+	struct qmsg *m;
+	unsigned rcpt;
+	struct timespec started;
+};
+
+struct queue {
+	struct event_base *base;
+	const struct conf *conf;
+	const struct tables *tables;
+	const struct queue_ops *ops;
+	void *arg;
+	struct spool spool;
+	struct workq *wq;
+	struct qtxn *txns[QUEUE_BUCKETS];
+	struct qdelivery *deliveries[QUEUE_BUCKETS];
+	struct qmsg *msgs;
+	struct qmsg *ready_head, **ready_tail;
+	struct qtxn *batch_head, **batch_tail; /* committed, await dir sync */
+	struct qtxn *syncing;		/* the batch being synced */
+	int sync_status;
+	unsigned in_flight;
+	uint64_t next_did;
+	bool local_up;
+};
+
+static void queue_pump(struct queue *q);
+static void queue_msg_check(struct qmsg *m);
+
+static struct qtxn **
+queue_txn_slot(struct queue *q, uint64_t id)
+{
+	struct qtxn **pp = &q->txns[id % QUEUE_BUCKETS];
+
+	while (*pp != NULL && (*pp)->id != id)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static void
+queue_txn_free(struct qtxn *t)
+{
+	struct qtxn **pp = queue_txn_slot(t->q, t->id);
+
+	if (*pp == t)
+		*pp = t->hnext;
+	if (t->fd >= 0)
+		close(t->fd);
+	envelope_clear(&t->env);
+	envelope_clear(&t->raw);
+	free(t);
+}
+
+/* ---- incoming transactions ---- */
+
+void
+queue_txn_create(struct queue *q, uint64_t id, const char *sender,
+    const char *helo, const char *client_addr, const char *protocol,
+    const char *envid, unsigned ret, unsigned body, bool smtputf8,
+    unsigned nrcpts)
+{
+	struct qtxn **pp = queue_txn_slot(q, id);
+	struct qtxn *t;
+	char qid[SPOOL_QID_LEN + 1];
+	int fd = -1;
+
+	if (*pp != NULL) {
+		/* A session starts one transaction at a time. */
+		log_warn("session=%llx: transaction already open; dropping it",
+		    (unsigned long long)id);
+		queue_txn_abort(q, id);
+		pp = queue_txn_slot(q, id);
+	}
+	if (spool_create(&q->spool, qid, &fd) != 0) {
+		int err = errno;
+		log_warn("cannot create queue file: %s", strerror(err));
+		q->ops->created(q->arg, id, err ? err : EIO, "", -1);
+		return;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->q = q;
+	t->id = id;
+	t->fd = fd;
+	t->nrcpts_expected = nrcpts;
+	snprintf(t->env.qid, sizeof(t->env.qid), "%s", qid);
+	envelope_set_str(&t->env.sender, sender);
+	envelope_set_str(&t->env.helo, helo);
+	envelope_set_str(&t->env.client_addr, client_addr);
+	envelope_set_str(&t->env.protocol, protocol);
+	envelope_set_str(&t->env.envid, envid);
+	t->env.ret = (uint8_t)ret;
+	t->env.body = (uint8_t)body;
+	t->env.smtputf8 = smtputf8;
+	t->hnext = NULL;
+	*pp = t;
+	q->ops->created(q->arg, id, 0, qid, fd);
+}
+
+void
+queue_txn_rcpt(struct queue *q, uint64_t id, const char *rcpt,
+    const char *orcpt, unsigned notify)
+{
+	struct qtxn *t = *queue_txn_slot(q, id);
+
+	if (t == NULL || t->state != QTXN_OPEN)
+		return;		/* the file could not be created */
+	envelope_add_rcpt(&t->raw, rcpt, orcpt, notify, rcpt, false, NULL,
+	    NULL);
+}
+
+/* Adds the destinations of one recipient to t->env, without duplicates. */
+static void
+queue_expand(struct queue *q, struct envelope *e, const struct env_rcpt *r)
+{
+	struct lookup_dest *dest = xcalloc(QUEUE_MAX_EXPAND, sizeof(*dest));
+	char local[320], *at;
+	const char *domain;
+	int n, i;
+	size_t k;
+
+	snprintf(local, sizeof(local), "%s", r->rcpt);
+	at = strrchr(local, '@');
+	domain = "";
+	if (at != NULL) {
+		*at = '\0';
+		domain = at + 1;
+	}
+	n = lookup_expand(q->tables, q->conf, local, domain, dest,
+	    QUEUE_MAX_EXPAND);
+	if (n <= 0) {
+		struct env_rcpt *nr;
+		if (conf_is_local_domain(q->conf, domain)) {
+			/* Accepted, but gone or looping since (a reload). */
+			nr = envelope_add_rcpt(e, r->rcpt, r->orcpt, r->notify,
+			    r->rcpt, true, domain, local);
+			nr->state = ENV_RCPT_FAILED;
+			envelope_set_str(&nr->last_error, "5.1.1 unknown "
+			    "recipient or alias loop");
+		} else {
+			envelope_add_rcpt(e, r->rcpt, r->orcpt, r->notify,
+			    r->rcpt, false, NULL, NULL);
+		}
+		free(dest);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		bool dup = false;
+		for (k = 0; k < e->nrcpts && !dup; k++)
+			dup = strcasecmp(e->rcpts[k].dest, dest[i].address) ==
+			    0;
+		if (dup)
+			continue;
+		envelope_add_rcpt(e, r->rcpt, r->orcpt, r->notify,
+		    dest[i].address, dest[i].local,
+		    dest[i].local ? dest[i].domain : NULL,
+		    dest[i].local ? dest[i].user : NULL);
+	}
+	free(dest);
+}
+
+static void
+queue_commit_work(void *arg)
+{
+	struct qtxn *t = arg;
+	struct stat st;
+
+	t->status = 0;
+	if (fstat(t->fd, &st) != 0) {
+		t->status = errno;
+		return;
+	}
+	t->env.size = (uint64_t)st.st_size;
+	if (spool_commit(&t->q->spool, t->env.qid, t->fd, &t->env) != 0)
+		t->status = errno ? errno : EIO;
+}
+
+static void
+queue_sync_work(void *arg)
+{
+	struct queue *q = arg;
+
+	q->sync_status = spool_sync(&q->spool) == 0 ? 0 : (errno ? errno : EIO);
+}
+
+static void queue_sync_done(void *arg);
+
+static void
+queue_sync_start(struct queue *q)
+{
+	if (q->syncing != NULL || q->batch_head == NULL)
+		return;
+	q->syncing = q->batch_head;
+	q->batch_head = NULL;
+	q->batch_tail = &q->batch_head;
+	workq_submit(q->wq, queue_sync_work, queue_sync_done, q);
+}
+
+static void
+queue_msg_add(struct queue *q, struct envelope *env, uint64_t content_len,
+    bool check_dup);
+
+static void
+queue_sync_done(void *arg)
+{
+	struct queue *q = arg;
+	struct qtxn *t, *next;
+
+	for (t = q->syncing; t != NULL; t = next) {
+		char from[300];
+
+		next = t->bnext;
+		if (q->sync_status != 0) {
+			/*
+			 * The rename may not be durable: refuse the message.
+			 * It may still be delivered; a client retry can then
+			 * duplicate it, which beats losing it.
+			 */
+			log_err("qid=%s spool sync failed: %s", t->env.qid,
+			    strerror(q->sync_status));
+			if (t->state != QTXN_ORPHAN)
+				q->ops->committed(q->arg, t->id,
+				    q->sync_status);
+		} else {
+			log_escape(t->env.sender, strlen(t->env.sender), from,
+			    sizeof(from));
+			log_info("qid=%s from=<%s> size=%llu nrcpt=%zu queued",
+			    t->env.qid, from,
+			    (unsigned long long)t->env.size, t->env.nrcpts);
+			if (t->state != QTXN_ORPHAN)
+				q->ops->committed(q->arg, t->id, 0);
+		}
+		queue_msg_add(q, &t->env, t->env.size, false);
+		memset(&t->env, 0, sizeof(t->env));
+		queue_txn_free(t);
+	}
+	q->syncing = NULL;
+	queue_sync_start(q);
+}
+
+static void
+queue_commit_done(void *arg)
+{
+	struct qtxn *t = arg;
+	struct queue *q = t->q;
+
+	if (t->status != 0) {
+		log_warn("qid=%s commit failed: %s", t->env.qid,
+		    strerror(t->status));
+		spool_abort(&q->spool, t->env.qid);
+		if (t->state != QTXN_ORPHAN)
+			q->ops->committed(q->arg, t->id, t->status);
+		queue_txn_free(t);
+		return;
+	}
+	/* The content is durable; its name in queue/ is not yet. */
+	t->bnext = NULL;
+	*q->batch_tail = t;
+	q->batch_tail = &t->bnext;
+	queue_sync_start(q);
+}
+
+void
+queue_txn_commit(struct queue *q, uint64_t id)
+{
+	struct qtxn *t = *queue_txn_slot(q, id);
+	size_t i;
+
+	if (t == NULL || t->state != QTXN_OPEN) {
+		q->ops->committed(q->arg, id, EIO);
+		return;
+	}
+	if (t->raw.nrcpts != t->nrcpts_expected || t->raw.nrcpts == 0)
+		fatalx("session=%llx: %zu recipients, %u announced",
+		    (unsigned long long)id, t->raw.nrcpts, t->nrcpts_expected);
+	t->env.arrival = (int64_t)time(NULL);
+	for (i = 0; i < t->raw.nrcpts; i++)
+		queue_expand(q, &t->env, &t->raw.rcpts[i]);
+	t->state = QTXN_COMMITTING;
+	workq_submit(q->wq, queue_commit_work, queue_commit_done, t);
+}
+
+void
+queue_txn_abort(struct queue *q, uint64_t id)
+{
+	struct qtxn *t = *queue_txn_slot(q, id);
+
+	if (t == NULL)
+		return;
+	if (t->state != QTXN_OPEN) {
+		/* Already being committed: finish it, answer nobody. */
+		t->state = QTXN_ORPHAN;
+		return;
+	}
+	spool_abort(&q->spool, t->env.qid);
+	queue_txn_free(t);
+}
+
+void
+queue_smtp_lost(struct queue *q)
+{
+	unsigned i;
+
+	for (i = 0; i < QUEUE_BUCKETS; i++) {
+		struct qtxn *t = q->txns[i], *next;
+		for (; t != NULL; t = next) {
+			next = t->hnext;
+			queue_txn_abort(q, t->id);
+		}
+	}
+}
+
+/* ---- messages and deliveries ---- */
+
+static void
+queue_msg_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct qmsg *m = arg;
+
+	(void)fd;
+	(void)what;
+	if (!m->ready) {
+		m->ready = true;
+		m->rnext = NULL;
+		*m->q->ready_tail = m;
+		m->q->ready_tail = &m->rnext;
+	}
+	queue_pump(m->q);
+}
+
+static void
+queue_msg_ready(struct qmsg *m)
+{
+	struct timeval tv = { 0, 0 };
+
+	evtimer_add(m->timer, &tv);
+}
+
+static void
+queue_msg_add(struct queue *q, struct envelope *env, uint64_t content_len,
+    bool check_dup)
+{
+	struct qmsg *m = xcalloc(1, sizeof(*m));
+
+	m->q = q;
+	m->env = *env;
+	m->content_len = content_len;
+	m->check_dup = check_dup;
+	m->busy = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(bool));
+	m->timer = evtimer_new(q->base, queue_msg_timer, m);
+	m->next = q->msgs;
+	if (q->msgs)
+		q->msgs->prev = m;
+	q->msgs = m;
+	queue_msg_ready(m);
+}
+
+static void
+queue_msg_free(struct qmsg *m)
+{
+	struct queue *q = m->q;
+
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		q->msgs = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	event_free(m->timer);
+	free(m->busy);
+	envelope_clear(&m->env);
+	free(m);
+}
+
+static bool
+queue_rcpt_due(const struct env_rcpt *r, int64_t now)
+{
+	return r->state == ENV_RCPT_PENDING && r->local && r->next_try <= now;
+}
+
+static bool
+queue_send(struct queue *q, struct qmsg *m, unsigned idx)
+{
+	struct env_rcpt *r = &m->env.rcpts[idx];
+	struct queue_delivery d;
+	struct qdelivery *qd;
+	int fd;
+
+	if (spool_open_content(&q->spool, m->env.qid, &fd) != 0) {
+		log_err("qid=%s cannot open content: %s", m->env.qid,
+		    strerror(errno));
+		return false;
+	}
+	qd = xcalloc(1, sizeof(*qd));
+	qd->did = ++q->next_did;
+	qd->m = m;
+	qd->rcpt = idx;
+	clock_gettime(CLOCK_MONOTONIC, &qd->started);
+	d.qid = m->env.qid;
+	d.rcpt = idx;
+	d.mbox_domain = r->mbox_domain;
+	d.mbox_user = r->mbox_user;
+	d.sender = m->env.sender;
+	d.dest = r->dest;
+	d.arrival = m->env.arrival;
+	d.content_len = m->content_len;
+	d.check_dup = m->check_dup || r->attempts > 0;
+	if (!q->ops->deliver(q->arg, qd->did, &d, fd)) {
+		close(fd);
+		free(qd);
+		return false;
+	}
+	close(fd);
+	qd->hnext = q->deliveries[qd->did % QUEUE_BUCKETS];
+	q->deliveries[qd->did % QUEUE_BUCKETS] = qd;
+	m->in_flight++;
+	q->in_flight++;
+	m->busy[idx] = true;
+	return true;
+}
+
+/* Sends what is due, within the concurrency limit. */
+static void
+queue_pump(struct queue *q)
+{
+	unsigned limit = q->conf->local_concurrency * 4;
+	int64_t now = (int64_t)time(NULL);
+
+	while (q->ready_head != NULL && q->local_up && q->in_flight < limit) {
+		struct qmsg *m = q->ready_head;
+		size_t i;
+		bool stuck = false;
+
+		for (i = 0; i < m->env.nrcpts && q->in_flight < limit; i++) {
+			struct env_rcpt *r = &m->env.rcpts[i];
+			if (m->busy[i] || !queue_rcpt_due(r, now))
+				continue;
+			if (!queue_send(q, m, (unsigned)i)) {
+				stuck = true;
+				break;
+			}
+		}
+		if (stuck)
+			break;
+		if (i < m->env.nrcpts)
+			break;		/* limit reached; resume here later */
+		q->ready_head = m->rnext;
+		if (q->ready_head == NULL)
+			q->ready_tail = &q->ready_head;
+		m->ready = false;
+		queue_msg_check(m);
+	}
+}
+
+static unsigned
+queue_backoff(const struct conf *c, uint32_t attempts)
+{
+	uint64_t d = c->retry_min;
+	uint32_t i;
+
+	for (i = 1; i < attempts && d < c->retry_max; i++)
+		d *= 2;
+	return d > c->retry_max ? c->retry_max : (unsigned)d;
+}
+
+/*
+ * After a change: remove a finished message, save state and arm the
+ * retry timer for one that waits.
+ */
+static void
+queue_msg_check(struct qmsg *m)
+{
+	struct queue *q = m->q;
+	int64_t next = 0;
+	bool pending_local = false, pending_remote = false;
+	size_t i;
+
+	if (m->in_flight > 0 || m->ready)
+		return;
+	for (i = 0; i < m->env.nrcpts; i++) {
+		const struct env_rcpt *r = &m->env.rcpts[i];
+		if (r->state != ENV_RCPT_PENDING)
+			continue;
+		if (!r->local) {
+			pending_remote = true;
+			continue;
+		}
+		pending_local = true;
+		if (next == 0 || r->next_try < next)
+			next = r->next_try;
+	}
+	if (!pending_local && !pending_remote) {
+		if (spool_remove(&q->spool, m->env.qid) != 0)
+			log_err("qid=%s remove: %s", m->env.qid,
+			    strerror(errno));
+		else
+			log_info("qid=%s removed", m->env.qid);
+		queue_msg_free(m);
+		return;
+	}
+	if (m->dirty) {
+		if (spool_update(&q->spool, &m->env) != 0)
+			log_err("qid=%s saving state: %s", m->env.qid,
+			    strerror(errno));
+		m->dirty = false;
+	}
+	if (pending_local) {
+		int64_t now = (int64_t)time(NULL);
+		struct timeval tv = { next > now ? next - now : 0, 0 };
+		evtimer_add(m->timer, &tv);
+	}
+}
+
+static struct qdelivery *
+queue_delivery_take(struct queue *q, uint64_t did)
+{
+	struct qdelivery **pp = &q->deliveries[did % QUEUE_BUCKETS], *qd;
+
+	while (*pp != NULL && (*pp)->did != did)
+		pp = &(*pp)->hnext;
+	qd = *pp;
+	if (qd != NULL)
+		*pp = qd->hnext;
+	return qd;
+}
+
+void
+queue_delivery_result(struct queue *q, uint64_t did, int result,
+    const char *error)
+{
+	struct qdelivery *qd = queue_delivery_take(q, did);
+	struct timespec now;
+	struct env_rcpt *r;
+	struct qmsg *m;
+	double delay, age;
+	const char *status;
+	char esc[512];
+
+	if (qd == NULL)
+		fatalx("local: result for unknown delivery %llu",
+		    (unsigned long long)did);
+	m = qd->m;
+	r = &m->env.rcpts[qd->rcpt];
+	m->busy[qd->rcpt] = false;
+	r->attempts++;
+	m->in_flight--;
+	q->in_flight--;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	delay = (double)(now.tv_sec - qd->started.tv_sec) +
+	    (double)(now.tv_nsec - qd->started.tv_nsec) / 1e9;
+	age = difftime(time(NULL), (time_t)m->env.arrival);
+	if (result == 0) {
+		r->state = ENV_RCPT_DELIVERED;
+		status = "sent (delivered to maildir)";
+		if (m->env.nrcpts > 1)
+			m->dirty = true;
+	} else if (result == -2 || age > (double)q->conf->queue_lifetime) {
+		r->state = ENV_RCPT_FAILED;
+		envelope_set_str(&r->last_error, error);
+		status = "bounced";
+		m->dirty = true;
+	} else {
+		r->next_try = (int64_t)time(NULL) +
+		    queue_backoff(q->conf, r->attempts);
+		envelope_set_str(&r->last_error, error);
+		status = "deferred";
+		m->dirty = true;
+	}
+	log_escape(error ? error : "", error ? strlen(error) : 0, esc,
+	    sizeof(esc));
+	log_info("qid=%s to=<%s> orig_to=<%s> relay=local delay=%.3f "
+	    "age=%.0f attempts=%u status=%s%s%s%s", m->env.qid, r->dest,
+	    r->rcpt, delay, age, r->attempts, status, error ? " (" : "",
+	    esc, error ? ")" : "");
+	if (r->state == ENV_RCPT_FAILED)
+		log_warn("qid=%s to=<%s> failed for good; delivery status "
+		    "notifications come with outbound delivery (issue 4)",
+		    m->env.qid, r->dest);
+	free(qd);
+	queue_msg_check(m);
+	queue_pump(q);
+}
+
+void
+queue_local_lost(struct queue *q)
+{
+	unsigned i;
+
+	q->local_up = false;
+	for (i = 0; i < QUEUE_BUCKETS; i++) {
+		struct qdelivery *qd = q->deliveries[i], *next;
+		q->deliveries[i] = NULL;
+		for (; qd != NULL; qd = next) {
+			next = qd->hnext;
+			/* It may have been written: look before writing. */
+			qd->m->busy[qd->rcpt] = false;
+			qd->m->check_dup = true;
+			qd->m->in_flight--;
+			q->in_flight--;
+			queue_msg_ready(qd->m);
+			free(qd);
+		}
+	}
+}
+
+void
+queue_local_ready(struct queue *q)
+{
+	q->local_up = true;
+	queue_pump(q);
+}
+
+void
+queue_flush(struct queue *q)
+{
+	struct qmsg *m;
+
+	for (m = q->msgs; m != NULL; m = m->next) {
+		size_t i;
+		for (i = 0; i < m->env.nrcpts; i++)
+			if (m->env.rcpts[i].state == ENV_RCPT_PENDING &&
+			    !m->busy[i])
+				m->env.rcpts[i].next_try = 0;
+		if (!m->ready)
+			queue_msg_ready(m);
+	}
+}
+
+/* ---- start-up ---- */
+
+static void
+queue_recover_one(const char *qid, void *arg)
+{
+	struct queue *q = arg;
+	struct envelope env;
+	uint64_t len;
+
+	memset(&env, 0, sizeof(env));
+	if (spool_load(&q->spool, qid, &env, &len) != 0) {
+		log_err("qid=%s unreadable; moved to %s/corrupt", qid,
+		    q->spool.path);
+		spool_quarantine(&q->spool, qid);
+		return;
+	}
+	queue_msg_add(q, &env, len, true);
+}
+
+struct queue *
+queue_new(struct event_base *base, const struct conf *c,
+    const struct tables *t, const struct queue_ops *ops, void *arg)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	int n;
+
+	q->base = base;
+	q->conf = c;
+	q->tables = t;
+	q->ops = ops;
+	q->arg = arg;
+	q->ready_tail = &q->ready_head;
+	q->batch_tail = &q->batch_head;
+	if (spool_open(&q->spool, c->spool_dir) != 0) {
+		int err = errno;
+		free(q);
+		errno = err;
+		return NULL;
+	}
+	/* Enough threads that concurrent sessions sync in parallel. */
+	q->wq = workq_new(base, 16);
+	n = spool_recover(&q->spool, queue_recover_one, q);
+	if (n < 0)
+		log_err("spool recovery: %s", strerror(errno));
+	else if (n > 0)
+		log_info("recovered %d queued messages", n);
+	return q;
+}
+
+void
+queue_set_conf(struct queue *q, const struct conf *c, const struct tables *t)
+{
+	q->conf = c;
+	q->tables = t;
+}

@@ -88,7 +88,7 @@ static bool
 smtp_path_is_alnum(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
+	       (c >= '0' && c <= '9');
 }
 
 /*
@@ -100,17 +100,10 @@ smtp_path_is_alnum(unsigned char c)
 static bool
 smtp_path_is_atext(unsigned char c)
 {
-	if (smtp_path_is_alnum(c))
-		return true;
-	switch (c) {
-	case '!': case '#': case '$': case '%': case '&': case '\'':
-	case '*': case '+': case '-': case '/': case '=': case '?':
-	case '^': case '_': case '`': case '{': case '|': case '}':
-	case '~':
-		return true;
-	default:
-		return false;
-	}
+	static const char specials[] = "!#$%&'*+-/=?^_`{|}~";
+
+	return smtp_path_is_alnum(c) ||
+	       (c != 0 && memchr(specials, c, sizeof(specials) - 1) != NULL);
 }
 
 /* RFC 5321 4.1.2: qtextSMTP = %d32-33 / %d35-91 / %d93-126 */
@@ -351,8 +344,8 @@ smtp_path_has_nonascii(const unsigned char *s, size_t n)
 }
 
 int
-smtp_path_parse(struct span in, unsigned flags, struct smtp_path *out,
-    struct span *rest)
+smtp_path_parse(
+    struct span in, unsigned flags, struct smtp_path *out, struct span *rest)
 {
 	struct smtp_path_scan sc;
 	size_t lstart, lend, dstart, dend, k, o;
@@ -499,8 +492,8 @@ smtp_path_parse_cmd(struct span args, const char *kw, unsigned flags,
 }
 
 int
-smtp_path_parse_mail(struct span args, bool utf8, struct smtp_path *out,
-    struct span *params)
+smtp_path_parse_mail(
+    struct span args, bool utf8, struct smtp_path *out, struct span *params)
 {
 	unsigned flags = SMTP_PATH_F_NULL | (utf8 ? SMTP_PATH_F_UTF8 : 0u);
 
@@ -508,8 +501,8 @@ smtp_path_parse_mail(struct span args, bool utf8, struct smtp_path *out,
 }
 
 int
-smtp_path_parse_rcpt(struct span args, bool utf8, struct smtp_path *out,
-    struct span *params)
+smtp_path_parse_rcpt(
+    struct span args, bool utf8, struct smtp_path *out, struct span *params)
 {
 	unsigned flags =
 	    SMTP_PATH_F_POSTMASTER | (utf8 ? SMTP_PATH_F_UTF8 : 0u);

@@ -30,6 +30,8 @@
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 
+/* ENVELOPE_MAX as a size_t (the header's constant is an unsigned int). */
+#define SPOOL_ENV_MAX          ((size_t)ENVELOPE_MAX)
 #define SPOOL_TRAILER_MAGIC    "PTRLTAIL"
 #define SPOOL_TRAILER_LEN      16
 #define SPOOL_CREATE_TRIES     64
@@ -253,7 +255,8 @@ spool_create(struct spool *s, char *qid_out, int *fd_out)
 		}
 		usec = (uint64_t)ts.tv_sec * 1000000u +
 		       (uint64_t)ts.tv_nsec / 1000u;
-		snprintf(qid_out, SPOOL_QID_LEN + 1, "%010llX%02X%02X%02X",
+		(void)snprintf(qid_out, SPOOL_QID_LEN + 1,
+		    "%010llX%02X%02X%02X",
 		    (unsigned long long)(usec & 0xFFFFFFFFFFull), rnd[0],
 		    rnd[1], rnd[2]);
 
@@ -313,7 +316,7 @@ spool_commit(struct spool *s, const char *qid, int fd, const struct envelope *e)
 		return -1;
 	}
 
-	buf_init(&rec, ENVELOPE_MAX + SPOOL_TRAILER_LEN);
+	buf_init(&rec, SPOOL_ENV_MAX + SPOOL_TRAILER_LEN);
 	if (envelope_encode(e, &rec) < 0) {
 		buf_clear(&rec);
 		errno = EINVAL;
@@ -360,7 +363,7 @@ spool_read_envelope(
 	char *p;
 	int r;
 
-	if (len > ENVELOPE_MAX)
+	if (len > SPOOL_ENV_MAX)
 		return -2;
 	p = xmalloc(len ? len : 1);
 	r = spool_pread_all(fd, p, len, off);
@@ -420,7 +423,7 @@ spool_load(
 	r = -2;
 	if (memcmp(tr, SPOOL_TRAILER_MAGIC, 8) != 0 || tr[12] != 0 ||
 	    tr[13] != 0 || tr[14] != 0 || tr[15] != 0 ||
-	    envlen > ENVELOPE_MAX || envlen > size - SPOOL_TRAILER_LEN)
+	    envlen > SPOOL_ENV_MAX || envlen > size - SPOOL_TRAILER_LEN)
 		goto out;
 
 	spool_name(stname, qid, ".st");
@@ -430,7 +433,8 @@ spool_load(
 		struct stat sst;
 		if (fstat(stfd, &sst) < 0)
 			r = -1;
-		else if (!S_ISREG(sst.st_mode) || sst.st_size > ENVELOPE_MAX)
+		else if (!S_ISREG(sst.st_mode) ||
+			 (uint64_t)sst.st_size > SPOOL_ENV_MAX)
 			r = -2;
 		else
 			r = spool_read_envelope(
@@ -493,7 +497,7 @@ spool_update(struct spool *s, const struct envelope *e)
 	/* No state file for a message that is not (or no longer) queued. */
 	if (fstatat(s->queue_fd, e->qid, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -1;
-	buf_init(&rec, ENVELOPE_MAX);
+	buf_init(&rec, SPOOL_ENV_MAX);
 	if (envelope_encode(e, &rec) < 0) {
 		buf_clear(&rec);
 		errno = EINVAL;

@@ -137,6 +137,74 @@ t_round_trip(const struct envelope *e, struct buf *out)
 	envelope_clear(&d);
 }
 
+/*
+ * A record written out by hand from docs/queue.md, so that a change of
+ * format cannot go unnoticed. The checksum is checked independently with
+ * the bitwise t_crc32c.
+ */
+static const uint8_t t_golden[] = {
+    'P', 'T', 'R', 'L', 'E', 'N', 'V', 0,       /* magic */
+    1, 0, 0, 0,                                 /* version 1 */
+    159, 0, 0, 0,                               /* total length */
+    1, 0, 2, 0, 0, 0, 'Q', '1',                 /* QID "Q1" */
+    2, 0, 8, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1,   /* ARRIVAL */
+    3, 0, 3, 0, 0, 0, 's', '@', 'x',            /* SENDER */
+    9, 0, 1, 0, 0, 0, 1,                        /* RET FULL */
+    10, 0, 1, 0, 0, 0, 2,                       /* BODY 8BITMIME */
+    11, 0, 1, 0, 0, 0, 1,                       /* SMTPUTF8 */
+    12, 0, 8, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0, /* SIZE */
+    13, 0, 4, 0, 0, 0, 1, 0, 0, 0,              /* RCPT_COUNT 1 */
+    14, 0, 57, 0, 0, 0,                         /* RCPT group */
+    1, 0, 3, 0, 0, 0, 'r', '@', 'y',            /*   RCPT */
+    3, 0, 4, 0, 0, 0, 6, 0, 0, 0,               /*   NOTIFY */
+    5, 0, 1, 0, 0, 0, 1,                        /*   LOCAL */
+    8, 0, 1, 0, 0, 0, 1,                        /*   STATE */
+    9, 0, 4, 0, 0, 0, 3, 0, 0, 0,               /*   ATTEMPTS */
+    10, 0, 8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff,                   /*   NEXT_TRY -1 */
+    0x06, 0xfd, 0xb0, 0xd8, /* CRC-32C */
+};
+
+static void
+test_golden(void **state)
+{
+	struct envelope e, d;
+	struct env_rcpt *r;
+	struct buf b;
+	uint32_t crc;
+
+	(void)state;
+	/* The standard CRC-32C check value. */
+	assert_int_equal(
+	    t_crc32c((const uint8_t *)"123456789", 9), 0xe3069283u);
+	crc = t_crc32c(t_golden, sizeof(t_golden) - 4);
+	assert_int_equal(t_golden[sizeof(t_golden) - 4], crc & 0xff);
+	assert_int_equal(t_golden[sizeof(t_golden) - 1], crc >> 24);
+
+	memset(&e, 0, sizeof(e));
+	memcpy(e.qid, "Q1", 3);
+	e.arrival = 0x0102030405060708LL;
+	envelope_set_str(&e.sender, "s@x");
+	e.ret = SMTP_RET_FULL;
+	e.body = SMTP_BODY_8BITMIME;
+	e.smtputf8 = true;
+	e.size = 42;
+	r = envelope_add_rcpt(&e, "r@y", NULL,
+	    SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE, NULL, true, NULL, NULL);
+	r->state = ENV_RCPT_DELIVERED;
+	r->attempts = 3;
+	r->next_try = -1;
+	buf_init(&b, ENVELOPE_MAX);
+	assert_int_equal(envelope_encode(&e, &b), 0);
+	assert_int_equal(b.len, sizeof(t_golden));
+	assert_memory_equal(b.data, t_golden, sizeof(t_golden));
+	assert_int_equal(envelope_decode(t_golden, sizeof(t_golden), &d), 0);
+	t_assert_equal(&e, &d);
+	envelope_clear(&d);
+	buf_clear(&b);
+	envelope_clear(&e);
+}
+
 static void
 test_round_trip_full(void **state)
 {
@@ -544,6 +612,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_golden),
 	    cmocka_unit_test(test_round_trip_full),
 	    cmocka_unit_test(test_round_trip_minimal),
 	    cmocka_unit_test(test_empty_vs_null),

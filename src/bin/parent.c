@@ -63,6 +63,7 @@ static struct {
 } P;
 
 static void parent_spawn(int i);
+static void parent_stop_next(void);
 
 static void
 parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
@@ -217,6 +218,8 @@ parent_sigchld(evutil_socket_t sig, short what, void *arg)
 		alive += P.child[i].pid != 0;
 	if (P.stopping && alive == 0)
 		event_base_loopexit(P.base, NULL);
+	else if (P.stopping)
+		parent_stop_next();
 }
 
 static void
@@ -235,6 +238,25 @@ parent_kill_all(evutil_socket_t fd, short what, void *arg)
 		}
 }
 
+/*
+ * Stops the children in order: smtp first, so that sessions waiting for a
+ * commit get their answer from a queue that is still there; then the
+ * queue and local.
+ */
+static void
+parent_stop_next(void)
+{
+	int i;
+
+	if (P.child[CH_SMTP].pid != 0) {
+		kill(P.child[CH_SMTP].pid, SIGTERM);
+		return;
+	}
+	for (i = 0; i < CH_N; i++)
+		if (P.child[i].pid != 0)
+			kill(P.child[i].pid, SIGTERM);
+}
+
 static void
 parent_sigterm(evutil_socket_t sig, short what, void *arg)
 {
@@ -249,13 +271,11 @@ parent_sigterm(evutil_socket_t sig, short what, void *arg)
 	P.stopping = true;
 	for (i = 0; i < CH_N; i++) {
 		evtimer_del(P.child[i].respawn);
-		if (P.child[i].pid != 0) {
-			kill(P.child[i].pid, SIGTERM);
-			alive++;
-		}
+		alive += P.child[i].pid != 0;
 	}
 	if (alive == 0)
 		event_base_loopexit(P.base, NULL);
+	parent_stop_next();
 	event_base_once(P.base, -1, EV_TIMEOUT, parent_kill_all, NULL, &tv);
 }
 

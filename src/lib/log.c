@@ -25,7 +25,7 @@ log_set_level(enum log_level min)
 	log_min = min;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_vline(enum log_level lvl, const char *fmt, va_list ap, const char *suffix)
 {
 	static const char *names[] = { "debug", "info", "warn", "error" };

@@ -65,7 +65,10 @@
 #include "lib/numparse.h"
 
 /* Which command a keyword belongs to. */
-enum smtp_param_cmd { SMTP_PARAM_CMD_MAIL, SMTP_PARAM_CMD_RCPT };
+enum smtp_param_cmd {
+	SMTP_PARAM_CMD_MAIL,
+	SMTP_PARAM_CMD_RCPT
+};
 
 enum smtp_param_kw {
 	SMTP_PARAM_KW_SIZE,
@@ -84,15 +87,15 @@ static const struct smtp_param_def {
 	enum smtp_param_cmd cmd;
 	unsigned ext;
 } smtp_param_defs[] = {
-	{ "SIZE", SMTP_PARAM_KW_SIZE, SMTP_PARAM_CMD_MAIL, SMTP_EXT_SIZE },
-	{ "BODY", SMTP_PARAM_KW_BODY, SMTP_PARAM_CMD_MAIL, SMTP_EXT_8BITMIME },
-	{ "SMTPUTF8", SMTP_PARAM_KW_SMTPUTF8, SMTP_PARAM_CMD_MAIL,
-	    SMTP_EXT_SMTPUTF8 },
-	{ "RET", SMTP_PARAM_KW_RET, SMTP_PARAM_CMD_MAIL, SMTP_EXT_DSN },
-	{ "ENVID", SMTP_PARAM_KW_ENVID, SMTP_PARAM_CMD_MAIL, SMTP_EXT_DSN },
-	{ "AUTH", SMTP_PARAM_KW_AUTH, SMTP_PARAM_CMD_MAIL, SMTP_EXT_AUTH },
-	{ "NOTIFY", SMTP_PARAM_KW_NOTIFY, SMTP_PARAM_CMD_RCPT, SMTP_EXT_DSN },
-	{ "ORCPT", SMTP_PARAM_KW_ORCPT, SMTP_PARAM_CMD_RCPT, SMTP_EXT_DSN },
+    {"SIZE", SMTP_PARAM_KW_SIZE, SMTP_PARAM_CMD_MAIL, SMTP_EXT_SIZE},
+    {"BODY", SMTP_PARAM_KW_BODY, SMTP_PARAM_CMD_MAIL, SMTP_EXT_8BITMIME},
+    {"SMTPUTF8", SMTP_PARAM_KW_SMTPUTF8, SMTP_PARAM_CMD_MAIL,
+	SMTP_EXT_SMTPUTF8},
+    {"RET", SMTP_PARAM_KW_RET, SMTP_PARAM_CMD_MAIL, SMTP_EXT_DSN},
+    {"ENVID", SMTP_PARAM_KW_ENVID, SMTP_PARAM_CMD_MAIL, SMTP_EXT_DSN},
+    {"AUTH", SMTP_PARAM_KW_AUTH, SMTP_PARAM_CMD_MAIL, SMTP_EXT_AUTH},
+    {"NOTIFY", SMTP_PARAM_KW_NOTIFY, SMTP_PARAM_CMD_RCPT, SMTP_EXT_DSN},
+    {"ORCPT", SMTP_PARAM_KW_ORCPT, SMTP_PARAM_CMD_RCPT, SMTP_EXT_DSN},
 };
 
 /* One "KEY[=VALUE]" taken from the input. */
@@ -112,7 +115,7 @@ static bool
 smtp_param_is_alnum(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
+	       (c >= '0' && c <= '9');
 }
 
 static int
@@ -217,7 +220,7 @@ smtp_xtext_decode(struct span in, struct buf *out)
 		char c = (char)s[i];
 		if (s[i] == '+') {
 			c = (char)(smtp_param_hexval(s[i + 1], false) * 16 +
-			    smtp_param_hexval(s[i + 2], false));
+				   smtp_param_hexval(s[i + 2], false));
 			i += 2;
 		}
 		if (buf_putc(out, c) < 0) {
@@ -266,8 +269,8 @@ smtp_param_check_utf8_addr(struct span in, bool utf8)
 				    v != 0x5c && v < 0x80)
 					return -1;
 			} else if (v < 0x100 || v > 0x10ffff ||
-			    (v >= 0xd800 && v <= 0xdfff) ||
-			    s[i - 1 - d] == '0')
+				   (v >= 0xd800 && v <= 0xdfff) ||
+				   s[i - 1 - d] == '0')
 				return -1;
 		} else if (c >= 0x80) {
 			size_t k;
@@ -352,11 +355,12 @@ smtp_param_do_orcpt(struct span v, unsigned ext)
 	type = span_make(v.p, (size_t)(semi - v.p));
 	addr = span_skip(v, type.n + 1);
 	if (span_eq_ci(type, "rfc822"))
-		return addr.n > 0 && smtp_param_xtext_scan(addr, true) >= 0 ?
-		    0 : -1;
+		return addr.n > 0 && smtp_param_xtext_scan(addr, true) >= 0
+			   ? 0
+			   : -1;
 	if (span_eq_ci(type, "utf-8"))
-		return smtp_param_check_utf8_addr(addr,
-		    (ext & SMTP_EXT_SMTPUTF8) != 0);
+		return smtp_param_check_utf8_addr(
+		    addr, (ext & SMTP_EXT_SMTPUTF8) != 0);
 	return -1;
 }
 
@@ -404,7 +408,8 @@ smtp_param_next(struct span *in, enum smtp_param_cmd cmd, unsigned ext,
 		vstart = ++i;
 		while (i < in->n) {
 			if (s[i] >= 0x80) {
-				size_t u = smtp_param_utf8_len(s + i, in->n - i);
+				size_t u =
+				    smtp_param_utf8_len(s + i, in->n - i);
 				if (u == 0) {
 					*why = smtp_param_why_malformed;
 					return SMTP_PARAM_SYNTAX;
@@ -470,15 +475,16 @@ smtp_mail_params_parse(struct span params, unsigned ext,
 	*why = NULL;
 	memset(out, 0, sizeof(*out));
 
-	while ((rc = smtp_param_next(&params, SMTP_PARAM_CMD_MAIL, ext, &it,
-		    why)) > 0) {
+	while ((rc = smtp_param_next(
+		    &params, SMTP_PARAM_CMD_MAIL, ext, &it, why)) > 0) {
 		struct span v = it.value;
 
 		if (smtp_param_check_dup(&seen, it.def->kw, why) < 0)
 			goto fail_syntax;
 		switch (it.def->kw) {
 		case SMTP_PARAM_KW_SIZE:
-			if (!it.has_value || smtp_param_do_size(v, &out->size) < 0) {
+			if (!it.has_value ||
+			    smtp_param_do_size(v, &out->size) < 0) {
 				*why = "Bad SIZE value";
 				goto fail_syntax;
 			}
@@ -516,7 +522,8 @@ smtp_mail_params_parse(struct span params, unsigned ext,
 				*why = "ENVID too long";
 				goto fail_syntax;
 			}
-			if (!it.has_value || smtp_param_xtext_scan(v, true) < 0) {
+			if (!it.has_value ||
+			    smtp_param_xtext_scan(v, true) < 0) {
 				*why = "Bad ENVID value";
 				goto fail_syntax;
 			}
@@ -527,7 +534,8 @@ smtp_mail_params_parse(struct span params, unsigned ext,
 				*why = "AUTH value too long";
 				goto fail_syntax;
 			}
-			if (!it.has_value || smtp_param_xtext_scan(v, true) < 0) {
+			if (!it.has_value ||
+			    smtp_param_xtext_scan(v, true) < 0) {
 				*why = "Bad AUTH value";
 				goto fail_syntax;
 			}
@@ -566,8 +574,8 @@ smtp_rcpt_params_parse(struct span params, unsigned ext,
 	*why = NULL;
 	memset(out, 0, sizeof(*out));
 
-	while ((rc = smtp_param_next(&params, SMTP_PARAM_CMD_RCPT, ext, &it,
-		    why)) > 0) {
+	while ((rc = smtp_param_next(
+		    &params, SMTP_PARAM_CMD_RCPT, ext, &it, why)) > 0) {
 		struct span v = it.value;
 
 		if (smtp_param_check_dup(&seen, it.def->kw, why) < 0)

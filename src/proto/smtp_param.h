@@ -63,6 +63,16 @@ enum smtp_param_err {
  * ORCPT "addr-type;xtext" with an atom addr-type (rfc822 or utf-8).
  * On error returns a negative enum smtp_param_err and points *why at a
  * short static reason for the reply text.
+ *
+ * Details (smtp_param.c has the grammar): the first bad parameter decides
+ * the result; *why is NULL on success and may itself be NULL; *out is
+ * zeroed on error. A keyword of the other command, or one whose extension
+ * bit is missing from ext, is SMTP_PARAM_UNKNOWN. A 20-digit SIZE above
+ * UINT64_MAX is stored as UINT64_MAX. In ENVID, AUTH and rfc822 ORCPT,
+ * "+XX" must decode to printable ASCII (32..126). A "utf-8" ORCPT is RFC
+ * 6533 utf-8-addr-xtext; raw UTF-8 in it (utf-8-addr-unitext) is accepted
+ * only when ext has SMTP_EXT_SMTPUTF8, so for RCPT pass that bit only when
+ * the transaction's MAIL carried SMTPUTF8.
  */
 int smtp_mail_params_parse(struct span params, unsigned ext,
     struct smtp_mail_params *out, const char **why);
@@ -73,7 +83,9 @@ int smtp_rcpt_params_parse(struct span params, unsigned ext,
  * xtext (RFC 3461 4): chars 33..126 except '+' and '=', and "+XX" with two
  * upper-case hex digits. smtp_xtext_check returns 0 when in is valid xtext,
  * -1 otherwise. smtp_xtext_decode appends the decoded bytes to out and
- * returns 0, or -1 when invalid or out is full.
+ * returns 0, or -1 when invalid or out is full (then out is unchanged).
+ * The decoded bytes may be anything, NUL and CR LF included ("+00",
+ * "+0D+0A"); use out->len, not strlen, and escape before logging.
  */
 int smtp_xtext_check(struct span in);
 int smtp_xtext_decode(struct span in, struct buf *out);

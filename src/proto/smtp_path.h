@@ -47,6 +47,16 @@ enum smtp_path_err {
  * Parses a path at the start of in: "<" [A-d-l ":"] Mailbox ">" (or "<>"
  * with F_NULL). *rest is set to what follows '>' (parameters, with their
  * leading SP). Returns SMTP_PATH_OK or a negative enum smtp_path_err.
+ *
+ * On any error *out is all zeros and *rest is empty. When several things
+ * are wrong, SYNTAX wins over TOOLONG, which wins over NEEDUTF8; so
+ * NEEDUTF8 means the address is otherwise fine. Malformed UTF-8 is SYNTAX
+ * with or without F_UTF8. out->utf8 is set only for non-ASCII in the
+ * local part or domain (a non-ASCII source route, dropped, still needs
+ * F_UTF8). An address literal is lower-cased like a domain:
+ * "[IPv6:2001:DB8::1]" is stored as "[ipv6:2001:db8::1]". Stricter than
+ * the grammar (see smtp_path.c): empty quoted local part, IPv4 literal
+ * octets with leading zeros, and General-address-literals are SYNTAX.
  */
 int smtp_path_parse(struct span in, unsigned flags, struct smtp_path *out,
     struct span *rest);
@@ -55,7 +65,11 @@ int smtp_path_parse(struct span in, unsigned flags, struct smtp_path *out,
  * The arguments of MAIL ("FROM:" path params) and RCPT ("TO:" path
  * params), "FROM:"/"TO:" matched case-insensitively; spaces between the
  * colon and '<' are tolerated as Postfix and Exim do. *params is the rest
- * after the path with leading spaces removed.
+ * after the path with leading spaces removed. A byte other than SP right
+ * after '>' is SMTP_PATH_SYNTAX. MAIL accepts "<>", RCPT accepts
+ * "<Postmaster>"; utf8 sets SMTP_PATH_F_UTF8. Since MAIL's SMTPUTF8 comes
+ * after the path, a caller parses MAIL with utf8 = (SMTPUTF8 advertised)
+ * and then refuses out->utf8 without the SMTPUTF8 parameter itself.
  */
 int smtp_path_parse_mail(struct span args, bool utf8, struct smtp_path *out,
     struct span *params);

@@ -262,6 +262,9 @@ smtpd_server_each(struct smtpd_server *srv,
 static void
 smtpd_shutdown_one(struct smtpd_session *s)
 {
+	/* A session waiting for its commit gets the answer first. */
+	if (s->wait == SMTPD_W_COMMIT)
+		return;
 	smtpd_close(s, "421 4.3.2 %s Service shutting down",
 	    s->rt->conf.hostname);
 }
@@ -269,6 +272,7 @@ smtpd_shutdown_one(struct smtpd_session *s)
 void
 smtpd_server_shutdown(struct smtpd_server *srv)
 {
+	srv->stopping = true;
 	smtpd_server_each(srv, smtpd_shutdown_one);
 }
 

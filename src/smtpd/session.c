@@ -162,13 +162,21 @@ smtpd_cmd_helo(struct smtpd_session *s, const struct smtp_cmd *c)
 	evbuffer_add_printf(out, "250 CHUNKING\r\n");
 }
 
+/*
+ * Extensions whose parameters this session may use. For RCPT, SMTPUTF8
+ * counts only when the transaction's MAIL asked for it (it allows UTF-8
+ * in a utf-8 ORCPT, RFC 6533).
+ */
 static unsigned
-smtpd_ext(const struct smtpd_session *s)
+smtpd_ext(const struct smtpd_session *s, bool rcpt)
 {
+	unsigned ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN;
+
 	if (!s->esmtp)
 		return 0;
-	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 |
-	    SMTP_EXT_DSN;
+	if (!rcpt || s->txn.params.smtputf8)
+		ext |= SMTP_EXT_SMTPUTF8;
+	return ext;
 }
 
 static void
@@ -219,9 +227,9 @@ smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 		smtpd_path_error(s, r, true);
 		return;
 	}
-	r = smtp_mail_params_parse(params, smtpd_ext(s), &mp, &why);
+	r = smtp_mail_params_parse(params, smtpd_ext(s, false), &mp, &why);
 	if (r == SMTP_PARAM_UNKNOWN) {
-		smtpd_reply_err(s, "555 5.5.4 Unsupported option: %s", why);
+		smtpd_reply_err(s, "555 5.5.4 %s", why);
 		return;
 	} else if (r != SMTP_PARAM_OK) {
 		smtpd_reply_err(s, "501 5.5.4 %s", why);
@@ -317,9 +325,9 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 		smtpd_path_error(s, e, false);
 		return;
 	}
-	e = smtp_rcpt_params_parse(params, smtpd_ext(s), &rp, &why);
+	e = smtp_rcpt_params_parse(params, smtpd_ext(s, true), &rp, &why);
 	if (e == SMTP_PARAM_UNKNOWN) {
-		smtpd_reply_err(s, "555 5.5.4 Unsupported option: %s", why);
+		smtpd_reply_err(s, "555 5.5.4 %s", why);
 		return;
 	} else if (e != SMTP_PARAM_OK) {
 		smtpd_reply_err(s, "501 5.5.4 %s", why);

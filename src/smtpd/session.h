@@ -39,6 +39,7 @@ struct smtpd_server {
 	unsigned table_size, nsessions;
 	struct smtpd_ipcount **ipcounts; /* per client address */
 	uint64_t next_id;
+	bool stopping;			/* shutting down: no new commands */
 };
 
 struct smtpd_session {

@@ -395,5 +395,10 @@ smtpd_session_committed(struct smtpd_session *s, int status)
 		smtpd_data_done(s);
 	}
 	smtpd_txn_reset(s);
+	if (s->srv->stopping) {
+		smtpd_close(s, "421 4.3.2 %s Service shutting down",
+		    s->rt->conf.hostname);
+		return;
+	}
 	smtpd_session_input(s);
 }

@@ -336,8 +336,14 @@ spool_commit(struct spool *s, const char *qid, int fd, const struct envelope *e)
 	    spool_fdatasync(fd) < 0 ||
 	    spool_rename_noreplace(s->incoming_fd, qid, s->queue_fd, qid) < 0) {
 		saved = errno;
-		/* Leave incoming/QID as it was, so a retry can append again. */
-		(void)ftruncate(fd, st.st_size);
+		/*
+		 * Leave incoming/QID as it was, so that a retry appends to
+		 * the content alone. If even this fails, a retry would count
+		 * the first record as content: callers should spool_abort
+		 * after a failed commit rather than retry.
+		 */
+		if (ftruncate(fd, st.st_size) < 0)
+			errno = saved;
 		buf_clear(&rec);
 		errno = saved;
 		return -1;

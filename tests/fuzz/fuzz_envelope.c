@@ -55,7 +55,7 @@ fuzz_envelope_one(const uint8_t *data, size_t size)
 			abort();
 		return;
 	}
-	buf_init(&b, ENVELOPE_MAX);
+	buf_init(&b, (size_t)ENVELOPE_MAX);
 	if (envelope_encode(&e, &b) < 0 || b.len != size ||
 	    memcmp(b.data, data, size) != 0)
 		abort();
@@ -73,7 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *fixed;
 
 	fuzz_envelope_one(data, size);
-	if (size < 20 || size > ENVELOPE_MAX)
+	if (size < 20 || size > (size_t)ENVELOPE_MAX)
 		return 0;
 	fixed = malloc(size);
 	if (fixed == NULL)

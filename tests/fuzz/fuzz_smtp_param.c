@@ -17,13 +17,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_CHECK(cond)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n",         \
-			    __FILE__, __LINE__, #cond);                      \
-			abort();                                             \
-		}                                                            \
+#define FUZZ_CHECK(cond)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+			    __LINE__, #cond);                                  \
+			abort();                                               \
+		}                                                              \
 	} while (0)
 
 /* True if s has only bytes 33..126 (or >= 0x80 when utf8). */
@@ -50,8 +50,8 @@ fuzz_smtp_param_reparse(const char *key, const char *value, unsigned ext)
 	FUZZ_CHECK(n > 0 && (size_t)n < sizeof(in));
 	FUZZ_CHECK(smtp_mail_params_parse(span_make(in, (size_t)n), ext, &m,
 		       &why) == SMTP_PARAM_OK);
-	FUZZ_CHECK(strcmp(key, "ENVID") == 0 ? strcmp(m.envid, value) == 0 :
-					       strcmp(m.auth, value) == 0);
+	FUZZ_CHECK(strcmp(key, "ENVID") == 0 ? strcmp(m.envid, value) == 0
+					     : strcmp(m.auth, value) == 0);
 }
 
 static void
@@ -74,14 +74,13 @@ fuzz_smtp_param_xtext(struct span in)
 			else
 				FUZZ_CHECK(buf_printf(&enc, "+%02X", c) == 0);
 		}
-		FUZZ_CHECK(smtp_xtext_check(span_make(enc.data, enc.len)) ==
-		    0);
+		FUZZ_CHECK(smtp_xtext_check(span_make(enc.data, enc.len)) == 0);
 		buf_init(&dec2, 1u << 20);
-		FUZZ_CHECK(smtp_xtext_decode(span_make(enc.data, enc.len),
-			       &dec2) == 0);
+		FUZZ_CHECK(smtp_xtext_decode(
+			       span_make(enc.data, enc.len), &dec2) == 0);
 		FUZZ_CHECK(dec2.len == dec.len);
-		FUZZ_CHECK(dec.len == 0 ||
-		    memcmp(dec.data, dec2.data, dec.len) == 0);
+		FUZZ_CHECK(
+		    dec.len == 0 || memcmp(dec.data, dec2.data, dec.len) == 0);
 		buf_clear(&dec2);
 		buf_clear(&enc);
 	} else
@@ -123,7 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	why = "stale";
 	rc = smtp_mail_params_parse(in, ext, &m, &why);
 	FUZZ_CHECK(rc == SMTP_PARAM_OK || rc == SMTP_PARAM_SYNTAX ||
-	    rc == SMTP_PARAM_UNKNOWN);
+		   rc == SMTP_PARAM_UNKNOWN);
 	FUZZ_CHECK((rc == SMTP_PARAM_OK) == (why == NULL));
 	if (rc == SMTP_PARAM_OK) {
 		FUZZ_CHECK(strlen(m.envid) <= SMTP_ENVID_MAX);
@@ -133,11 +132,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(smtp_xtext_check(span_cstr(m.envid)) == 0);
 		FUZZ_CHECK(smtp_xtext_check(span_cstr(m.auth)) == 0);
 		FUZZ_CHECK(!m.has_size || (ext & SMTP_EXT_SIZE));
-		FUZZ_CHECK(m.body == SMTP_BODY_NONE ||
-		    (ext & SMTP_EXT_8BITMIME));
+		FUZZ_CHECK(
+		    m.body == SMTP_BODY_NONE || (ext & SMTP_EXT_8BITMIME));
 		FUZZ_CHECK(!m.smtputf8 || (ext & SMTP_EXT_SMTPUTF8));
 		FUZZ_CHECK((m.ret == SMTP_RET_NONE && m.envid[0] == '\0') ||
-		    (ext & SMTP_EXT_DSN));
+			   (ext & SMTP_EXT_DSN));
 		FUZZ_CHECK(m.auth[0] == '\0' || (ext & SMTP_EXT_AUTH));
 		if (m.envid[0] != '\0')
 			fuzz_smtp_param_reparse("ENVID", m.envid, ext);
@@ -145,24 +144,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_smtp_param_reparse("AUTH", m.auth, ext);
 	} else {
 		FUZZ_CHECK(why[0] != '\0');
-		FUZZ_CHECK(!m.has_size && m.envid[0] == '\0' &&
-		    m.auth[0] == '\0');
+		FUZZ_CHECK(
+		    !m.has_size && m.envid[0] == '\0' && m.auth[0] == '\0');
 	}
 
 	why = "stale";
 	rc = smtp_rcpt_params_parse(in, ext, &r, &why);
 	FUZZ_CHECK(rc == SMTP_PARAM_OK || rc == SMTP_PARAM_SYNTAX ||
-	    rc == SMTP_PARAM_UNKNOWN);
+		   rc == SMTP_PARAM_UNKNOWN);
 	FUZZ_CHECK((rc == SMTP_PARAM_OK) == (why == NULL));
 	if (rc == SMTP_PARAM_OK) {
 		FUZZ_CHECK(strlen(r.orcpt) <= SMTP_ORCPT_MAX);
-		FUZZ_CHECK(fuzz_smtp_param_clean(r.orcpt,
-		    (ext & SMTP_EXT_SMTPUTF8) != 0));
+		FUZZ_CHECK(fuzz_smtp_param_clean(
+		    r.orcpt, (ext & SMTP_EXT_SMTPUTF8) != 0));
 		FUZZ_CHECK(r.orcpt[0] == '\0' || strchr(r.orcpt, ';') != NULL);
 		FUZZ_CHECK((r.notify & SMTP_NOTIFY_NEVER) == 0 ||
-		    r.notify == SMTP_NOTIFY_NEVER);
+			   r.notify == SMTP_NOTIFY_NEVER);
 		FUZZ_CHECK((r.notify == 0 && r.orcpt[0] == '\0') ||
-		    (ext & SMTP_EXT_DSN));
+			   (ext & SMTP_EXT_DSN));
 	} else {
 		FUZZ_CHECK(why[0] != '\0');
 		FUZZ_CHECK(r.notify == 0 && r.orcpt[0] == '\0');

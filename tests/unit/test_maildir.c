@@ -25,7 +25,7 @@
 
 #include "deliver/maildir.h"
 
-#define T_CHUNK 65536
+#define T_CHUNK ((size_t)65536)
 
 struct t_ctx {
 	char dir[64];

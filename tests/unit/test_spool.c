@@ -82,7 +82,7 @@ t_teardown(void **state)
 static bool
 t_exists(struct t_ctx *c, const char *sub, const char *name)
 {
-	char p[256];
+	char p[1024];
 	struct stat st;
 
 	snprintf(p, sizeof(p), "%s/%s/%s", c->path, sub, name);

@@ -699,10 +699,17 @@ queue_recover_one(const char *qid, void *arg)
 	uint64_t len;
 
 	memset(&env, 0, sizeof(env));
-	if (spool_load(&q->spool, qid, &env, &len) != 0) {
-		log_err("qid=%s unreadable; moved to %s/corrupt", qid,
+	switch (spool_load(&q->spool, qid, &env, &len)) {
+	case 0:
+		break;
+	case -2:
+		log_err("qid=%s damaged; moved to %s/corrupt", qid,
 		    q->spool.path);
 		spool_quarantine(&q->spool, qid);
+		return;
+	default:
+		/* A passing error (EMFILE, EIO): try again next start. */
+		log_err("qid=%s cannot be read now: %s", qid, strerror(errno));
 		return;
 	}
 	queue_msg_add(q, &env, len, true);

@@ -49,7 +49,7 @@ smtpd_protocol(const struct smtpd_session *s)
 	return s->ssl ? "ESMTPS" : "ESMTP";
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 smtpd_vreply(struct smtpd_session *s, const char *fmt, va_list ap)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);

@@ -279,6 +279,9 @@ smtpd_content_end(struct smtpd_session *s, unsigned flags)
 		smtpd_txn_reset(s);
 		return;
 	}
+	/* The file is the queue's from now on: keep no way to change it. */
+	close(s->fd);
+	s->fd = -1;
 	s->wait = SMTPD_W_COMMIT;
 	smtpd_queue_commit(s->id);
 }

@@ -16,7 +16,7 @@
 #include "lib/buf.h"
 
 #define ENVELOPE_VERSION 1
-#define ENVELOPE_MAX (4u * 1024 * 1024) /* a decoder refuses more */
+#define ENVELOPE_MAX ((size_t)4 << 20) /* a decoder refuses more */
 #define ENVELOPE_STR_MAX 4096		/* any one string field */
 
 enum env_rcpt_state {

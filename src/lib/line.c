@@ -71,8 +71,7 @@ line_skip(const char *p, size_t n, size_t *used)
 	size_t off = 0;
 
 	*used = 0;
-	while (off < n &&
-	    (cr = memchr(p + off, '\r', n - off)) != NULL) {
+	while (off < n && (cr = memchr(p + off, '\r', n - off)) != NULL) {
 		size_t i = (size_t)(cr - p);
 
 		if (i + 1 == n) {

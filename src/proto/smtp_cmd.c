@@ -15,12 +15,13 @@
 /* Longest IPv6 text inet_pton can accept, without the NUL. */
 #define SMTP_CMD_IPV6_MAX (INET6_ADDRSTRLEN - 1)
 /* RFC 5321 4.5.3.1.1 and 4.5.3.1.2: label and domain size limits. */
-#define SMTP_CMD_LABEL_MAX 63
+#define SMTP_CMD_LABEL_MAX  63
 #define SMTP_CMD_DOMAIN_MAX 255
 /* A chunk-size of more than 20 digits cannot be a 64-bit number. */
 #define SMTP_CMD_BDAT_DIGITS_MAX 20
 
 /* Indexed by enum smtp_verb. */
+/* clang-format off */
 static const char *const smtp_cmd_verbs[] = {
 	[SMTP_VERB_UNKNOWN] = "?",
 	[SMTP_VERB_HELO] = "HELO",
@@ -38,6 +39,7 @@ static const char *const smtp_cmd_verbs[] = {
 	[SMTP_VERB_STARTTLS] = "STARTTLS",
 	[SMTP_VERB_AUTH] = "AUTH",
 };
+/* clang-format on */
 
 #define SMTP_CMD_NVERBS (sizeof(smtp_cmd_verbs) / sizeof(smtp_cmd_verbs[0]))
 
@@ -143,7 +145,7 @@ static bool
 smtp_cmd_is_alnum(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
+	       (c >= '0' && c <= '9');
 }
 
 /*

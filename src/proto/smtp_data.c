@@ -29,7 +29,7 @@
 enum smtp_data_state {
 	SMTP_DATA_S_BOL = 0, /* at the beginning of a line */
 	SMTP_DATA_S_MID,     /* inside a line */
-	SMTP_DATA_S_CR,	     /* after a CR inside a line (LF expected) */
+	SMTP_DATA_S_CR,      /* after a CR inside a line (LF expected) */
 	SMTP_DATA_S_DOT,     /* DATA: after "." at the beginning of a line */
 	SMTP_DATA_S_DOTCR,   /* DATA: after "." CR at the beginning of a line */
 	SMTP_DATA_S_DONE,    /* DATA: the terminator has been consumed */
@@ -91,8 +91,8 @@ smtp_data_emit(struct smtp_data_stage *st, char c)
 }
 
 void
-smtp_data_init(struct smtp_data_dec *d, bool dot, uint64_t max_size,
-    size_t max_line)
+smtp_data_init(
+    struct smtp_data_dec *d, bool dot, uint64_t max_size, size_t max_line)
 {
 	d->state = SMTP_DATA_S_BOL;
 	d->dot = dot;
@@ -119,8 +119,8 @@ smtp_data_init(struct smtp_data_dec *d, bool dot, uint64_t max_size,
  * not offer BINARYMIME.
  */
 int
-smtp_data_feed(struct smtp_data_dec *d, const char *in, size_t n,
-    size_t *used, struct buf *out)
+smtp_data_feed(struct smtp_data_dec *d, const char *in, size_t n, size_t *used,
+    struct buf *out)
 {
 	struct smtp_data_stage st;
 	size_t i = 0;
@@ -171,8 +171,7 @@ smtp_data_feed(struct smtp_data_dec *d, const char *in, size_t n,
 				d->state = SMTP_DATA_S_CR;
 			} else {
 				if (c == '\n')
-					smtp_data_error(&st,
-					    SMTP_DATA_BARE_LF);
+					smtp_data_error(&st, SMTP_DATA_BARE_LF);
 				smtp_data_emit(&st, c);
 			}
 			i++;

@@ -535,7 +535,29 @@ smtpd_execute(struct smtpd_session *s, struct span line)
 	}
 }
 
-/* Reads and executes command lines; false when more input is needed. */
+/* Drops the rest of an over-long command line; false when more is needed. */
+static bool
+smtpd_skip_input(struct smtpd_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t avail = evbuffer_get_length(in), used = 0;
+	size_t want = avail < 65536 ? avail : 65536;
+	const char *p;
+
+	if (avail == 0)
+		return false;
+	p = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+	if (line_skip(p, want, &used) == 1) {
+		evbuffer_drain(in, used);
+		s->skip_line = false;
+		smtpd_reply_err(s, "500 5.5.2 Error: line too long");
+		return true;
+	}
+	evbuffer_drain(in, used);
+	return used > 0 && evbuffer_get_length(in) > 1;
+}
+
+/* Reads and executes one command line; false when more input is needed. */
 static bool
 smtpd_cmd_input(struct smtpd_session *s)
 {
@@ -544,42 +566,38 @@ smtpd_cmd_input(struct smtpd_session *s)
 	size_t max = s->rt->conf.max_command_line;
 	size_t want, len = 0, used = 0;
 	const char *p;
+	char *line;
 
+	if (s->skip_line)
+		return smtpd_skip_input(s);
 	if (avail == 0)
 		return false;
 	want = avail < max + 2 ? avail : max + 2;
 	p = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
 	switch (line_find(p, want, max, &len, &used)) {
 	case LINE_OK:
-		if (s->skip_line) {
-			s->skip_line = false;
-			evbuffer_drain(in, used);
-			smtpd_reply_err(s, "500 5.5.2 Error: line too long");
-			return true;
-		}
-		{
-			/* Copy: executing may change the input buffer. */
-			char *line = xmalloc(len + 1);
-			memcpy(line, p, len);
-			line[len] = '\0';
-			evbuffer_drain(in, used);
-			smtpd_execute(s, span_make(line, len));
-			free(line);
-		}
+		/* Copy: executing may change the input buffer. */
+		line = xmalloc(len + 1);
+		memcpy(line, p, len);
+		line[len] = '\0';
+		evbuffer_drain(in, used);
+		smtpd_execute(s, span_make(line, len));
+		free(line);
 		return true;
 	case LINE_MORE:
 		return false;
 	case LINE_TOOLONG:
-		/* Keep dropping until the CRLF of this line is seen. */
-		evbuffer_drain(in, used > 1 ? used - 1 : used);
+		/* Drop through the CRLF that ends it, then answer. */
 		s->skip_line = true;
 		return true;
 	case LINE_BARELF:
 	case LINE_BARECR:
 	default:
+		/*
+		 * Never a line end (SMTP smuggling): refuse what came before
+		 * it and go on after it.
+		 */
 		evbuffer_drain(in, used);
-		if (s->skip_line)
-			return true;
 		smtpd_reply_err(s, "500 5.5.2 Error: bare CR or LF received; "
 		    "lines must end with CRLF");
 		return true;

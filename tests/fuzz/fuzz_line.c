@@ -14,10 +14,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_LINE_CHECK(x)                                                 \
-	do {                                                               \
-		if (!(x))                                                  \
-			abort();                                           \
+#define FUZZ_LINE_CHECK(x)                                                     \
+	do {                                                                   \
+		if (!(x))                                                      \
+			abort();                                               \
 	} while (0)
 
 /* No CR or LF in p[0..n). */
@@ -29,8 +29,8 @@ fuzz_line_clean(const char *p, size_t n)
 
 /* Checks the promises of one line_find result on p[0..n). */
 static enum line_result
-fuzz_line_find_checked(const char *p, size_t n, size_t max, size_t *len_out,
-    size_t *used_out)
+fuzz_line_find_checked(
+    const char *p, size_t n, size_t max, size_t *len_out, size_t *used_out)
 {
 	size_t len = 7, used = 7, k;
 	enum line_result r = line_find(p, n, max, &len, &used);
@@ -123,8 +123,8 @@ fuzz_line_run(struct fuzz_line_reader *r)
 			FUZZ_LINE_CHECK(used <= r->len);
 			if (done) {
 				FUZZ_LINE_CHECK(used >= 2 &&
-				    r->buf[used - 2] == '\r' &&
-				    r->buf[used - 1] == '\n');
+						r->buf[used - 2] == '\r' &&
+						r->buf[used - 1] == '\n');
 			} else {
 				FUZZ_LINE_CHECK(used + 1 >= r->len);
 			}
@@ -136,8 +136,8 @@ fuzz_line_run(struct fuzz_line_reader *r)
 			fuzz_line_mix(r, &ev, sizeof(ev));
 			continue;
 		}
-		res = fuzz_line_find_checked(r->buf, r->len, r->max, &len,
-		    &used);
+		res =
+		    fuzz_line_find_checked(r->buf, r->len, r->max, &len, &used);
 		if (res == LINE_MORE)
 			return; /* not an event: depends on the split */
 		ev = (int)res;
@@ -173,10 +173,10 @@ fuzz_line_feed(struct fuzz_line_reader *r, const char *p, size_t n)
 }
 
 static uint64_t
-fuzz_line_stream(const char *p, size_t n, size_t max, size_t step,
-    size_t cut, char *work)
+fuzz_line_stream(
+    const char *p, size_t n, size_t max, size_t step, size_t cut, char *work)
 {
-	struct fuzz_line_reader r = { work, 0, max, 0, 0xcbf29ce484222325ULL };
+	struct fuzz_line_reader r = {work, 0, max, 0, 0xcbf29ce484222325ULL};
 	size_t off = 0;
 
 	if (step == 0) {
@@ -184,8 +184,8 @@ fuzz_line_stream(const char *p, size_t n, size_t max, size_t step,
 		fuzz_line_feed(&r, p + cut, n - cut);
 	} else {
 		for (off = 0; off < n; off += step)
-			fuzz_line_feed(&r, p + off, n - off < step ? n - off :
-								  step);
+			fuzz_line_feed(
+			    &r, p + off, n - off < step ? n - off : step);
 	}
 	fuzz_line_mix(&r, &r.len, sizeof(r.len));
 	fuzz_line_mix(&r, &r.skipping, sizeof(r.skipping));

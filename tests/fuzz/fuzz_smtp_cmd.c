@@ -19,10 +19,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_CMD_CHECK(x)                                                  \
-	do {                                                               \
-		if (!(x))                                                  \
-			abort();                                           \
+#define FUZZ_CMD_CHECK(x)                                                      \
+	do {                                                                   \
+		if (!(x))                                                      \
+			abort();                                               \
 	} while (0)
 
 static void
@@ -39,7 +39,7 @@ fuzz_cmd_parse(const char *p, size_t n)
 		FUZZ_CMD_CHECK(cmd.args.p == sp + 1);
 		FUZZ_CMD_CHECK(cmd.args.p + cmd.args.n <= p + n);
 		FUZZ_CMD_CHECK(cmd.args.p[cmd.args.n - 1] != ' ' &&
-		    cmd.args.p[cmd.args.n - 1] != '\t');
+			       cmd.args.p[cmd.args.n - 1] != '\t');
 	} else if (sp != NULL) {
 		size_t i;
 
@@ -106,7 +106,7 @@ fuzz_cmd_helo(const char *p, size_t n)
 		FUZZ_CMD_CHECK(n <= 6 + 45 + 1);
 		for (i = 1; i + 1 < n; i++)
 			FUZZ_CMD_CHECK(u[i] > ' ' && u[i] < 0x7f &&
-			    u[i] != '[' && u[i] != ']');
+				       u[i] != '[' && u[i] != ']');
 		return;
 	}
 	FUZZ_CMD_CHECK(n <= 256);
@@ -120,9 +120,9 @@ fuzz_cmd_helo(const char *p, size_t n)
 			continue;
 		}
 		FUZZ_CMD_CHECK((u[i] >= 'a' && u[i] <= 'z') ||
-		    (u[i] >= 'A' && u[i] <= 'Z') ||
-		    (u[i] >= '0' && u[i] <= '9') || u[i] == '-' ||
-		    u[i] == '_' || u[i] == '.');
+			       (u[i] >= 'A' && u[i] <= 'Z') ||
+			       (u[i] >= '0' && u[i] <= '9') || u[i] == '-' ||
+			       u[i] == '_' || u[i] == '.');
 		if (u[i] == '.')
 			FUZZ_CMD_CHECK(i + 1 == n || u[i + 1] != '.');
 		i++;

@@ -18,10 +18,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_DATA_CHECK(x)                                                 \
-	do {                                                               \
-		if (!(x))                                                  \
-			abort();                                           \
+#define FUZZ_DATA_CHECK(x)                                                     \
+	do {                                                                   \
+		if (!(x))                                                      \
+			abort();                                               \
 	} while (0)
 
 #define FUZZ_DATA_OUTMAX ((size_t)1 << 24)
@@ -88,9 +88,9 @@ fuzz_data_run(bool dot, uint64_t max_size, size_t max_line, const char *p,
 		/* The end is CRLF "." CRLF, or "." CRLF at the very start. */
 		FUZZ_DATA_CHECK(r->used >= 3);
 		FUZZ_DATA_CHECK(memcmp(p + r->used - 3, ".\r\n", 3) == 0);
-		FUZZ_DATA_CHECK(r->used == 3 ||
-		    (r->used >= 5 && p[r->used - 5] == '\r' &&
-			p[r->used - 4] == '\n'));
+		FUZZ_DATA_CHECK(
+		    r->used == 3 || (r->used >= 5 && p[r->used - 5] == '\r' &&
+					p[r->used - 4] == '\n'));
 	}
 }
 
@@ -98,14 +98,15 @@ static bool
 fuzz_data_same(const struct fuzz_data_res *a, const struct fuzz_data_res *b)
 {
 	return a->ret == b->ret && a->used == b->used && a->flags == b->flags &&
-	    a->size == b->size && a->out.len == b->out.len &&
-	    (a->out.len == 0 || memcmp(a->out.data, b->out.data, a->out.len) == 0);
+	       a->size == b->size && a->out.len == b->out.len &&
+	       (a->out.len == 0 ||
+		   memcmp(a->out.data, b->out.data, a->out.len) == 0);
 }
 
 /* Dot-stuffs a clean decode and checks it decodes to itself. */
 static void
-fuzz_data_roundtrip(const struct fuzz_data_res *r, uint64_t max_size,
-    size_t max_line)
+fuzz_data_roundtrip(
+    const struct fuzz_data_res *r, uint64_t max_size, size_t max_line)
 {
 	struct fuzz_data_res again;
 	struct buf enc;
@@ -128,7 +129,7 @@ fuzz_data_roundtrip(const struct fuzz_data_res *r, uint64_t max_size,
 	FUZZ_DATA_CHECK((again.flags & SMTP_DATA_ERRORS) == 0);
 	FUZZ_DATA_CHECK(again.out.len == r->out.len);
 	FUZZ_DATA_CHECK(r->out.len == 0 ||
-	    memcmp(again.out.data, r->out.data, r->out.len) == 0);
+			memcmp(again.out.data, r->out.data, r->out.len) == 0);
 	buf_clear(&again.out);
 	buf_clear(&enc);
 }
@@ -136,8 +137,8 @@ fuzz_data_roundtrip(const struct fuzz_data_res *r, uint64_t max_size,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const size_t lines[] = { 1000, 3, 8, 78 };
-	static const uint64_t sizes[] = { UINT64_MAX, 0, 10, 200 };
+	static const size_t lines[] = {1000, 3, 8, 78};
+	static const uint64_t sizes[] = {UINT64_MAX, 0, 10, 200};
 	struct fuzz_data_res whole, other;
 	const char *p;
 	size_t n, max_line, cut;
@@ -153,20 +154,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = size - 1;
 	cut = n > 0 ? (size_t)data[0] * 7 % (n + 1) : 0;
 
-	fuzz_data_run(dot, max_size, max_line, p, n, n, 0, FUZZ_DATA_OUTMAX,
-	    &whole);
+	fuzz_data_run(
+	    dot, max_size, max_line, p, n, n, 0, FUZZ_DATA_OUTMAX, &whole);
 	FUZZ_DATA_CHECK((whole.flags & SMTP_DATA_OUTFULL) == 0);
 
-	fuzz_data_run(dot, max_size, max_line, p, n, 0, cut, FUZZ_DATA_OUTMAX,
-	    &other);
+	fuzz_data_run(
+	    dot, max_size, max_line, p, n, 0, cut, FUZZ_DATA_OUTMAX, &other);
 	FUZZ_DATA_CHECK(fuzz_data_same(&whole, &other));
 	buf_clear(&other.out);
-	fuzz_data_run(dot, max_size, max_line, p, n, 1, 0, FUZZ_DATA_OUTMAX,
-	    &other);
+	fuzz_data_run(
+	    dot, max_size, max_line, p, n, 1, 0, FUZZ_DATA_OUTMAX, &other);
 	FUZZ_DATA_CHECK(fuzz_data_same(&whole, &other));
 	buf_clear(&other.out);
-	fuzz_data_run(dot, max_size, max_line, p, n, 3, 0, FUZZ_DATA_OUTMAX,
-	    &other);
+	fuzz_data_run(
+	    dot, max_size, max_line, p, n, 3, 0, FUZZ_DATA_OUTMAX, &other);
 	FUZZ_DATA_CHECK(fuzz_data_same(&whole, &other));
 	buf_clear(&other.out);
 
@@ -174,8 +175,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_data_run(dot, max_size, max_line, p, n, 5, 0, 4, &other);
 	FUZZ_DATA_CHECK(other.ret == whole.ret && other.used == whole.used);
 	FUZZ_DATA_CHECK(other.size == whole.size);
-	FUZZ_DATA_CHECK((other.flags & ~(unsigned)SMTP_DATA_OUTFULL) ==
-	    whole.flags);
+	FUZZ_DATA_CHECK(
+	    (other.flags & ~(unsigned)SMTP_DATA_OUTFULL) == whole.flags);
 	FUZZ_DATA_CHECK(other.out.len <= 4);
 	if ((other.flags & SMTP_DATA_OUTFULL) == 0)
 		FUZZ_DATA_CHECK(fuzz_data_same(&whole, &other));
@@ -185,7 +186,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (dot && whole.ret == 1)
 			fuzz_data_roundtrip(&whole, max_size, max_line);
 		if (!dot)
-			FUZZ_DATA_CHECK(whole.out.len == n &&
+			FUZZ_DATA_CHECK(
+			    whole.out.len == n &&
 			    (n == 0 || memcmp(whole.out.data, p, n) == 0));
 	}
 	buf_clear(&whole.out);

@@ -30,6 +30,7 @@ struct test_line_case {
 /* S("x") gives the pointer and the length, so inputs may hold NUL. */
 #define S(s) s, sizeof(s) - 1
 
+/* clang-format off */
 static const struct test_line_case test_line_cases[] = {
 	{ S(""), 10, LINE_MORE, 0, 0 },
 	{ S("abc"), 10, LINE_MORE, 0, 0 },
@@ -72,6 +73,7 @@ static const struct test_line_case test_line_cases[] = {
 	{ S("abc"), T_NOMAX, LINE_MORE, 0, 0 },
 	{ S("abc\n"), T_NOMAX, LINE_BARELF, 3, 4 },
 };
+/* clang-format on */
 
 static void
 test_line_find_table(void **state)
@@ -89,8 +91,7 @@ test_line_find_table(void **state)
 		if (r != c->res || len != c->len || used != c->used)
 			fail_msg("case %zu: got %d len %zu used %zu, "
 				 "want %d len %zu used %zu",
-			    i, (int)r, len, used, (int)c->res, c->len,
-			    c->used);
+			    i, (int)r, len, used, (int)c->res, c->len, c->used);
 		/*
 		 * Any prefix either needs more or already gives the final
 		 * answer (with TOOLONG dropping what it was given).
@@ -128,11 +129,9 @@ test_line_find_998(void **state)
 	assert_int_equal(used, 1000);
 	memset(line, 'x', sizeof(line));
 	memcpy(line + 999, "\r\n", 2);
-	assert_int_equal(line_find(line, 1001, 998, &len, &used),
-	    LINE_TOOLONG);
+	assert_int_equal(line_find(line, 1001, 998, &len, &used), LINE_TOOLONG);
 	assert_int_equal(used, 1001);
-	assert_int_equal(line_find(line, 999, 998, &len, &used),
-	    LINE_TOOLONG);
+	assert_int_equal(line_find(line, 999, 998, &len, &used), LINE_TOOLONG);
 	assert_int_equal(line_find(line, 998, 998, &len, &used), LINE_MORE);
 }
 
@@ -143,6 +142,7 @@ struct test_skip_case {
 	size_t used;
 };
 
+/* clang-format off */
 static const struct test_skip_case test_skip_cases[] = {
 	{ S(""), 0, 0 },
 	{ S("abc"), 0, 3 },
@@ -155,6 +155,7 @@ static const struct test_skip_case test_skip_cases[] = {
 	{ S("\n\r\r"), 0, 2 },
 	{ S("\r\r"), 0, 1 },
 };
+/* clang-format on */
 
 static void
 test_line_skip_table(void **state)
@@ -210,8 +211,8 @@ test_reader_run(struct test_reader *r)
 			assert_true(len <= r->max);
 			assert_int_equal(used, len + 2);
 			assert_int_equal(buf_printf(&r->log, "L%zu<", len), 0);
-			assert_int_equal(buf_append(&r->log, r->in.data, len),
-			    0);
+			assert_int_equal(
+			    buf_append(&r->log, r->in.data, len), 0);
 			assert_int_equal(buf_puts(&r->log, ">"), 0);
 			break;
 		case LINE_MORE:
@@ -226,9 +227,9 @@ test_reader_run(struct test_reader *r)
 		case LINE_BARELF:
 		case LINE_BARECR:
 			assert_int_equal(used, len + 1);
-			assert_int_equal(buf_printf(&r->log, "[bare%s@%zu]",
-					     res == LINE_BARELF ? "LF" : "CR",
-					     len),
+			assert_int_equal(
+			    buf_printf(&r->log, "[bare%s@%zu]",
+				res == LINE_BARELF ? "LF" : "CR", len),
 			    0);
 			break;
 		}
@@ -255,8 +256,8 @@ test_reader_feed(struct test_reader *r, const char *p, size_t n)
 static void
 test_reader_end(struct test_reader *r)
 {
-	assert_int_equal(buf_printf(&r->log, "|rest=%zu skip=%d", r->in.len,
-			     r->skipping),
+	assert_int_equal(
+	    buf_printf(&r->log, "|rest=%zu skip=%d", r->in.len, r->skipping),
 	    0);
 }
 
@@ -275,6 +276,7 @@ struct test_stream_case {
 	size_t wn;
 };
 
+/* clang-format off */
 static const struct test_stream_case test_stream_cases[] = {
 	{ S("HELO a\r\nMAIL\r\n"), 8, S("L6<HELO a>L4<MAIL>|rest=0 skip=0") },
 	{ S("a\nb\r\nc\rd\r\n"), 8,
@@ -293,10 +295,11 @@ static const struct test_stream_case test_stream_cases[] = {
 	{ S("\r\r\r\n"), 8, S("[bareCR@0][bareCR@0]L0<>|rest=0 skip=0") },
 	{ S("a\0b\r\n\xff\r\n"), 8, S("L3<a\0b>L1<\xff>|rest=0 skip=0") },
 };
+/* clang-format on */
 
 static void
-test_reader_check(const struct test_stream_case *c, struct test_reader *r,
-    const char *how)
+test_reader_check(
+    const struct test_stream_case *c, struct test_reader *r, const char *how)
 {
 	if (r->log.len != c->wn || memcmp(r->log.data, c->want, c->wn) != 0)
 		fail_msg("%s: input \"%.*s\": got \"%s\" want \"%s\"", how,
@@ -309,7 +312,8 @@ test_line_stream_splits(void **state)
 	size_t i, k;
 
 	(void)state;
-	for (i = 0; i < sizeof(test_stream_cases) / sizeof(test_stream_cases[0]);
+	for (i = 0;
+	     i < sizeof(test_stream_cases) / sizeof(test_stream_cases[0]);
 	     i++) {
 		const struct test_stream_case *c = &test_stream_cases[i];
 		struct test_reader whole, r;
@@ -326,8 +330,8 @@ test_line_stream_splits(void **state)
 			test_reader_feed(&r, c->in + k, c->n - k);
 			test_reader_end(&r);
 			assert_int_equal(r.log.len, whole.log.len);
-			assert_memory_equal(r.log.data, whole.log.data,
-			    whole.log.len);
+			assert_memory_equal(
+			    r.log.data, whole.log.data, whole.log.len);
 			test_reader_clear(&r);
 		}
 
@@ -347,10 +351,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_line_find_table),
-		cmocka_unit_test(test_line_find_998),
-		cmocka_unit_test(test_line_skip_table),
-		cmocka_unit_test(test_line_stream_splits),
+	    cmocka_unit_test(test_line_find_table),
+	    cmocka_unit_test(test_line_find_998),
+	    cmocka_unit_test(test_line_skip_table),
+	    cmocka_unit_test(test_line_stream_splits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,7 @@ struct test_parse_case {
 	const char *args;
 };
 
+/* clang-format off */
 static const struct test_parse_case test_parse_cases[] = {
 	{ S("HELO example.org"), SMTP_VERB_HELO, true, "example.org" },
 	{ S("ehlo example.org"), SMTP_VERB_EHLO, true, "example.org" },
@@ -71,6 +72,7 @@ static const struct test_parse_case test_parse_cases[] = {
 	{ S("HELO \0"), SMTP_VERB_HELO, true, "" },
 	{ S("\xc3\xa9HLO x"), SMTP_VERB_UNKNOWN, true, "x" },
 };
+/* clang-format on */
 
 static void
 test_cmd_parse_table(void **state)
@@ -109,6 +111,7 @@ test_cmd_parse_table(void **state)
 static void
 test_cmd_verb_name(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		enum smtp_verb v;
 		const char *name;
@@ -131,6 +134,7 @@ test_cmd_verb_name(void **state)
 		{ (enum smtp_verb)99, "?" },
 		{ (enum smtp_verb)-1, "?" },
 	};
+	/* clang-format on */
 	size_t i;
 
 	(void)state;
@@ -139,8 +143,8 @@ test_cmd_verb_name(void **state)
 
 		assert_string_equal(smtp_verb_name(names[i].v), names[i].name);
 		/* Every name parses back to its verb. */
-		if (names[i].v != SMTP_VERB_UNKNOWN &&
-		    (int)names[i].v < 99 && (int)names[i].v >= 0) {
+		if (names[i].v != SMTP_VERB_UNKNOWN && (int)names[i].v < 99 &&
+		    (int)names[i].v >= 0) {
 			smtp_cmd_parse(span_cstr(names[i].name), &cmd);
 			assert_int_equal(cmd.verb, names[i].v);
 		}
@@ -153,6 +157,7 @@ struct test_helo_case {
 	int want;
 };
 
+/* clang-format off */
 static const struct test_helo_case test_helo_cases[] = {
 	/* Domains. */
 	{ S("example.org"), 0 },
@@ -269,6 +274,7 @@ static const struct test_helo_case test_helo_cases[] = {
 	{ S("[IPv4:1.2.3.4]"), -1 },
 	{ S("[x-tag:whatever]"), -1 },
 };
+/* clang-format on */
 
 static void
 test_cmd_helo_table(void **state)
@@ -331,6 +337,7 @@ struct test_bdat_case {
 	bool last;
 };
 
+/* clang-format off */
 static const struct test_bdat_case test_bdat_cases[] = {
 	{ S("0"), 100, 0, 0, false },
 	{ S("0 LAST"), 100, 0, 0, true },
@@ -370,6 +377,7 @@ static const struct test_bdat_case test_bdat_cases[] = {
 	{ S("\xd9\xa1"), 100, -1, 0, false }, /* ARABIC-INDIC ONE */
 	{ S("101 LASTX"), 100, -1, 0, false },
 };
+/* clang-format on */
 
 static void
 test_cmd_bdat_table(void **state)
@@ -416,12 +424,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cmd_parse_table),
-		cmocka_unit_test(test_cmd_verb_name),
-		cmocka_unit_test(test_cmd_helo_table),
-		cmocka_unit_test(test_cmd_helo_lengths),
-		cmocka_unit_test(test_cmd_bdat_table),
-		cmocka_unit_test(test_cmd_bdat_via_parse),
+	    cmocka_unit_test(test_cmd_parse_table),
+	    cmocka_unit_test(test_cmd_verb_name),
+	    cmocka_unit_test(test_cmd_helo_table),
+	    cmocka_unit_test(test_cmd_helo_lengths),
+	    cmocka_unit_test(test_cmd_bdat_table),
+	    cmocka_unit_test(test_cmd_bdat_via_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

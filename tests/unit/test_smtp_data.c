@@ -21,10 +21,10 @@
 
 #define S(s) s, sizeof(s) - 1
 
-#define T_LF SMTP_DATA_BARE_LF
-#define T_CR SMTP_DATA_BARE_CR
+#define T_LF   SMTP_DATA_BARE_LF
+#define T_CR   SMTP_DATA_BARE_CR
 #define T_LONG SMTP_DATA_LONG_LINE
-#define T_BIG SMTP_DATA_TOO_BIG
+#define T_BIG  SMTP_DATA_TOO_BIG
 #define T_8BIT SMTP_DATA_8BIT
 
 /* Not SIZE_MAX: buf.c computes max + 1. */
@@ -37,14 +37,15 @@ struct test_data_case {
 	size_t max_line;
 	const char *in;
 	size_t n;
-	int ret;	/* of the last feed */
-	size_t used;	/* in all, over all feeds */
+	int ret;        /* of the last feed */
+	size_t used;    /* in all, over all feeds */
 	unsigned flags; /* after smtp_data_finish */
 	uint64_t size;
 	const char *out;
 	size_t outn;
 };
 
+/* clang-format off */
 #define DATA(name, in, ret, used, flags, size, out)                        \
 	{ name, true, 100000, 1000, S(in), ret, used, flags, size, S(out) }
 #define BDAT(name, in, flags, size, out)                                   \
@@ -155,6 +156,7 @@ static const struct test_data_case test_data_cases[] = {
 	{ "bdat line one over", false, 1000, 5, S("abcd\r\n"), 0, 6, T_LONG,
 	    6, S("abcd\r") },
 };
+/* clang-format on */
 
 struct test_data_res {
 	int ret;
@@ -169,8 +171,8 @@ struct test_data_res {
  * then the rest, stopping once DATA reports its end.
  */
 static void
-test_data_run(const struct test_data_case *c, const size_t *cuts,
-    size_t ncuts, size_t outmax, struct test_data_res *res)
+test_data_run(const struct test_data_case *c, const size_t *cuts, size_t ncuts,
+    size_t outmax, struct test_data_res *res)
 {
 	struct smtp_data_dec d;
 	size_t pos = 0, i;
@@ -188,8 +190,8 @@ test_data_run(const struct test_data_case *c, const size_t *cuts,
 		chunk = malloc(end - pos + 1);
 		assert_non_null(chunk);
 		memcpy(chunk, c->in + pos, end - pos);
-		res->ret = smtp_data_feed(&d, chunk, end - pos, &used,
-		    &res->out);
+		res->ret =
+		    smtp_data_feed(&d, chunk, end - pos, &used, &res->out);
 		free(chunk);
 		assert_true(used <= end - pos);
 		assert_true(res->ret == 0 || res->ret == 1);
@@ -272,8 +274,8 @@ test_data_table(void **state)
 
 /* Builds prefix + len times 'x' + suffix into a malloc'ed case input. */
 static char *
-test_data_make(const char *prefix, size_t len, const char *suffix,
-    size_t *n_out)
+test_data_make(
+    const char *prefix, size_t len, const char *suffix, size_t *n_out)
 {
 	size_t pn = strlen(prefix), sn = strlen(suffix);
 	char *p = malloc(pn + len + sn + 1);
@@ -401,8 +403,8 @@ test_data_big(void **state)
 static void
 test_data_outfull(void **state)
 {
-	static const struct test_data_case c = DATA("outfull",
-	    "abcdef\r\nxyz\r\n.\r\nQUIT\r\n", 1, 16, 0, 13, "");
+	static const struct test_data_case c =
+	    DATA("outfull", "abcdef\r\nxyz\r\n.\r\nQUIT\r\n", 1, 16, 0, 13, "");
 	struct test_data_res res;
 	size_t k;
 
@@ -434,8 +436,8 @@ test_data_after_end(void **state)
 	(void)state;
 	smtp_data_init(&d, true, 100, 100);
 	buf_init(&out, 100);
-	assert_int_equal(smtp_data_feed(&d, S("x\r\n.\r\nRSET"), &used, &out),
-	    1);
+	assert_int_equal(
+	    smtp_data_feed(&d, S("x\r\n.\r\nRSET"), &used, &out), 1);
 	assert_int_equal(used, 6);
 	used = 99;
 	assert_int_equal(smtp_data_feed(&d, S("RSET\r\n"), &used, &out), 1);
@@ -485,12 +487,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_data_table),
-		cmocka_unit_test(test_data_line_1000),
-		cmocka_unit_test(test_data_big),
-		cmocka_unit_test(test_data_outfull),
-		cmocka_unit_test(test_data_after_end),
-		cmocka_unit_test(test_data_bdat_chunks),
+	    cmocka_unit_test(test_data_table),
+	    cmocka_unit_test(test_data_line_1000),
+	    cmocka_unit_test(test_data_big),
+	    cmocka_unit_test(test_data_outfull),
+	    cmocka_unit_test(test_data_after_end),
+	    cmocka_unit_test(test_data_bdat_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

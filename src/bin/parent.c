@@ -139,7 +139,14 @@ parent_spawn(int i)
 
 		snprintf(name, sizeof(name), "%s", c->name);
 		snprintf(d, sizeof(d), "%s", dir);
+		/*
+		 * Stop signals wait (blocked) until the child has its
+		 * handlers: proc_signals_ready() unblocks them.
+		 */
 		sigemptyset(&none);
+		sigaddset(&none, SIGTERM);
+		sigaddset(&none, SIGINT);
+		sigaddset(&none, SIGHUP);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (dup2(sv[1], PROC_CTL_FD) < 0)
 			_exit(127);

@@ -5,6 +5,7 @@
  * unprivileged processes (not for people).
  */
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,17 @@ child_drop(const char *name, const char *uid_s, const char *gid_s,
 	if (setuid(0) == 0)
 		fatalx("%s: privileges not dropped", name);
 	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+void
+proc_signals_ready(void)
+{
+	sigset_t none;
+
+	/* The parent handles SIGHUP; a terminal's hangup must not kill us. */
+	signal(SIGHUP, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 static int

@@ -21,6 +21,9 @@ int proc_smtp_main(void);
 int proc_queue_main(void);
 int proc_local_main(void);
 
+/* Child: handlers are installed; let the blocked stop signals in. */
+void proc_signals_ready(void);
+
 /*
  * Child side helper: reads the bundle of an IMSG_CONF message into *out,
  * parsed. Exits on failure (the parent validated it; it is a bug).

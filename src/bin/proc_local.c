@@ -202,6 +202,7 @@ proc_local_main(void)
 	intr = evsignal_new(L.base, SIGINT, l_sigterm, NULL);
 	event_add(term, NULL);
 	event_add(intr, NULL);
+	proc_signals_ready();
 	event_base_dispatch(L.base);
 	return 0;
 }

@@ -267,6 +267,7 @@ proc_queue_main(void)
 	intr = evsignal_new(Q.base, SIGINT, q_sigterm, NULL);
 	event_add(term, NULL);
 	event_add(intr, NULL);
+	proc_signals_ready();
 	event_base_dispatch(Q.base);
 	return 0;
 }

@@ -272,6 +272,7 @@ proc_smtp_main(void)
 	intr = evsignal_new(S.base, SIGINT, smtp_sigterm, NULL);
 	event_add(term, NULL);
 	event_add(intr, NULL);
+	proc_signals_ready();
 	event_base_dispatch(S.base);
 	return 0;
 }

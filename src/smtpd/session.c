@@ -40,6 +40,7 @@ static void smtpd_read_cb(struct bufferevent *bev, void *arg);
 static void smtpd_write_cb(struct bufferevent *bev, void *arg);
 static void smtpd_event_cb(struct bufferevent *bev, short what, void *arg);
 static void smtpd_set_timeout(struct smtpd_session *s);
+static void smtpd_starttls_upgrade(struct smtpd_session *s);
 
 const char *
 smtpd_protocol(const struct smtpd_session *s)
@@ -364,7 +365,6 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 static void
 smtpd_cmd_starttls(struct smtpd_session *s, const struct smtp_cmd *c)
 {
-	struct bufferevent *tlsbev;
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	size_t junk;
 
@@ -393,25 +393,40 @@ smtpd_cmd_starttls(struct smtpd_session *s, const struct smtp_cmd *c)
 		evbuffer_drain(in, junk);
 	}
 	smtpd_reply(s, "220 2.0.0 Ready to start TLS");
-	s->ssl = SSL_new(s->rt->tls);
-	if (s->ssl == NULL) {
-		smtpd_close(s, "421 4.7.0 TLS setup failed");
-		return;
-	}
-	tlsbev = bufferevent_openssl_filter_new(s->srv->base, s->bev, s->ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (tlsbev == NULL) {
-		SSL_free(s->ssl);
-		s->ssl = NULL;
-		smtpd_close(s, "421 4.7.0 TLS setup failed");
-		return;
-	}
-	bufferevent_openssl_set_allow_dirty_shutdown(tlsbev, 1);
-	s->bev = tlsbev;
-	s->state = SMTPD_S_STARTTLS;
+	/* RFC 3207 4.2: forget everything said before; EHLO comes again. */
 	smtpd_txn_reset(s);
 	s->helo[0] = '\0';
 	s->esmtp = false;
+	/*
+	 * Read nothing more in plaintext. Once the 220 is out (write
+	 * callback), the socket is handed to OpenSSL directly.
+	 */
+	s->state = SMTPD_S_STARTTLS_WAIT;
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	bufferevent_enable(s->bev, EV_WRITE);
+}
+
+/* The 220 has been written: switch the socket to TLS. */
+static void
+smtpd_starttls_upgrade(struct smtpd_session *s)
+{
+	int fd = bufferevent_getfd(s->bev);
+
+	s->ssl = SSL_new(s->rt->tls);
+	if (s->ssl == NULL) {
+		log_warn("session=%llx client=%s SSL_new failed",
+		    (unsigned long long)s->id, s->addr);
+		smtpd_session_free(s);
+		return;
+	}
+	/* The plaintext bufferevent does not own the socket. */
+	bufferevent_free(s->bev);
+	s->plain_fd = -1;
+	s->bev = bufferevent_openssl_socket_new(s->srv->base, fd, s->ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	s->state = SMTPD_S_STARTTLS;
 	bufferevent_setcb(s->bev, smtpd_read_cb, smtpd_write_cb,
 	    smtpd_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPD_IN_HIGH);
@@ -587,15 +602,16 @@ smtpd_cmd_input(struct smtpd_session *s)
 	case LINE_MORE:
 		return false;
 	case LINE_TOOLONG:
-		/* Drop through the CRLF that ends it, then answer. */
+		/* Drop through the CRLF that ends it, then answer once. */
 		s->skip_line = true;
 		return true;
 	case LINE_BARELF:
 	case LINE_BARECR:
 	default:
 		/*
-		 * Never a line end (SMTP smuggling): refuse what came before
-		 * it and go on after it.
+		 * A bare CR or LF never ends a line: what came before it is
+		 * refused at once (a person typing into nc sees why) and
+		 * never executed; reading goes on after it.
 		 */
 		evbuffer_drain(in, used);
 		smtpd_reply_err(s, "500 5.5.2 Error: bare CR or LF received; "
@@ -633,8 +649,11 @@ smtpd_session_input(struct smtpd_session *s)
 		default:
 			return;
 		}
-		if (!more)
+		if (!more) {
+			if (s->eof && s->state != SMTPD_S_CLOSING)
+				smtpd_close(s, NULL);
 			return;
+		}
 	}
 }
 
@@ -668,6 +687,11 @@ smtpd_write_cb(struct bufferevent *bev, void *arg)
 	if (s->state == SMTPD_S_CLOSING) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			smtpd_session_free(s);
+		return;
+	}
+	if (s->state == SMTPD_S_STARTTLS_WAIT) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			smtpd_starttls_upgrade(s);
 		return;
 	}
 	/* Replies drained below the watermark: read again. */
@@ -708,13 +732,26 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		if (s->state == SMTPD_S_HANDSHAKE ||
-		    s->state == SMTPD_S_STARTTLS) {
+		    s->state == SMTPD_S_STARTTLS ||
+		    s->state == SMTPD_S_STARTTLS_WAIT) {
 			smtpd_session_free(s);
 			return;
 		}
 		/* RFC 5321 4.5.3.2: tell the client before closing. */
 		smtpd_close(s, "421 4.4.2 %s Error: timeout exceeded",
 		    s->rt->conf.hostname);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    (s->state == SMTPD_S_CMD || s->state == SMTPD_S_DATA ||
+	    s->state == SMTPD_S_BDAT)) {
+		/*
+		 * A half-close: the client may have pipelined a whole
+		 * transaction and QUIT before it. Answer what it sent, then
+		 * close.
+		 */
+		s->eof = true;
+		smtpd_session_input(s);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
@@ -744,6 +781,7 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
 	s->role = cl->role;
 	s->id = ++srv->next_id;
 	s->fd = -1;
+	s->plain_fd = -1;
 	buf_init(&s->out, 256 * 1024);
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a6 = (const void *)sa;
@@ -772,8 +810,9 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
 		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 		s->state = SMTPD_S_HANDSHAKE;
 	} else {
-		s->bev = bufferevent_socket_new(srv->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
+		/* Not CLOSE_ON_FREE: STARTTLS hands the socket on. */
+		s->bev = bufferevent_socket_new(srv->base, fd, 0);
+		s->plain_fd = fd;
 		s->state = SMTPD_S_CMD;
 	}
 	bufferevent_setcb(s->bev, smtpd_read_cb, smtpd_write_cb,
@@ -799,8 +838,12 @@ smtpd_session_free(struct smtpd_session *s)
 	smtpd_server_unregister(s->srv, s);
 	log_info("session=%llx close client=%s messages=%u",
 	    (unsigned long long)s->id, s->addr, s->messages);
-	/* Frees the SSL object too (BEV_OPT_CLOSE_ON_FREE). */
+	if (s->ssl != NULL && s->state == SMTPD_S_CLOSING)
+		(void)SSL_shutdown(s->ssl);	/* best effort close_notify */
+	/* A TLS bufferevent frees the SSL object and closes the socket. */
 	bufferevent_free(s->bev);
+	if (s->plain_fd >= 0)
+		close(s->plain_fd);
 	smtpd_rt_unref(s->rt);
 	free(s);
 }

@@ -20,6 +20,7 @@ enum smtpd_state {
 	SMTPD_S_CMD,		/* reading commands */
 	SMTPD_S_DATA,		/* reading DATA content */
 	SMTPD_S_BDAT,		/* reading a BDAT chunk */
+	SMTPD_S_STARTTLS_WAIT,	/* STARTTLS: 220 being written */
 	SMTPD_S_STARTTLS,	/* STARTTLS handshake in progress */
 	SMTPD_S_CLOSING,	/* final reply queued; close when flushed */
 };
@@ -56,6 +57,8 @@ struct smtpd_session {
 	enum smtpd_wait wait;
 	bool esmtp;			/* EHLO (not HELO) given */
 	bool skip_line;			/* discarding an over-long line */
+	bool eof;			/* the client half-closed */
+	int plain_fd;			/* socket, while not owned by TLS */
 	bool tls_failed_once;
 	char helo[SMTP_DOMAIN_MAX + 1];	/* "" until EHLO/HELO */
 	unsigned errors;

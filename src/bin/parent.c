@@ -420,7 +420,7 @@ parent_main(const char *config_path)
 	parent_bind();
 
 	signal(SIGPIPE, SIG_IGN);
-	P.base = event_base_new();
+	P.base = proc_event_base();
 	if (P.base == NULL)
 		fatalx("event_base_new");
 	ev[0] = evsignal_new(P.base, SIGCHLD, parent_sigchld, NULL);

@@ -12,6 +12,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "bin/proc.h"
 #include "lib/log.h"
 
@@ -76,6 +78,25 @@ child_drop(const char *name, const char *uid_s, const char *gid_s,
 	if (setuid(0) == 0)
 		fatalx("%s: privileges not dropped", name);
 	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+struct event_base *
+proc_event_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	/*
+	 * The changelist folds the add/del pairs a bufferevent makes within
+	 * one loop pass into one epoll_ctl (or none): fewer system calls
+	 * per SMTP reply.
+	 */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (base == NULL)
+		fatalx("cannot create the event loop");
+	return base;
 }
 
 void

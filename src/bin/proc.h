@@ -21,6 +21,10 @@ int proc_smtp_main(void);
 int proc_queue_main(void);
 int proc_local_main(void);
 
+struct event_base;
+/* A libevent loop with the settings every petrel process uses. */
+struct event_base *proc_event_base(void);
+
 /* Child: handlers are installed; let the blocked stop signals in. */
 void proc_signals_ready(void);
 

@@ -2,7 +2,9 @@
  * proc_local: the local delivery process, the only writer of mailboxes.
  * Each delivery request from the queue runs deliver/maildir on a worker
  * thread (writes and fsyncs never block the loop); the result goes back
- * to the queue, which decides about retries.
+ * to the queue, which decides about retries. The fsync of a Maildir's
+ * new/ is shared by the deliveries that finish together (group commit):
+ * successes wait for it before they are reported.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,15 +23,21 @@
 #include "lib/workq.h"
 #include "lib/xalloc.h"
 
+struct ljob;
+
 static struct {
 	struct event_base *base;
 	struct workq *wq;
+	struct workq *syncq;		/* one thread: new/ fsyncs */
+	struct ljob *pending, **pending_tail; /* delivered, await new/ sync */
+	struct ljob *syncing;		/* the batch being synced */
 	struct bundle_conf bc, old;
 	bool have_conf;
 	struct ipc_chan *queue;
 } L;
 
 struct ljob {
+	struct ljob *next;
 	uint64_t did;
 	struct ipc_chan *ch;	/* the queue link it came from */
 	char qid[32];
@@ -50,13 +58,12 @@ l_work(void *arg)
 	j->result = maildir_deliver(j->dir, &j->msg, j->err, sizeof(j->err));
 }
 
+/* Reports a finished delivery to the queue and frees it. */
 static void
-l_done(void *arg)
+l_report(struct ljob *j)
 {
-	struct ljob *j = arg;
 	struct buf b;
 
-	close(j->msg.fd);
 	if (j->result != MAILDIR_OK)
 		log_warn("qid=%s to=<%s> maildir=%s: %s", j->qid, j->dest,
 		    j->dir, j->err);
@@ -70,6 +77,73 @@ l_done(void *arg)
 	free(j->sender);
 	free(j->dest);
 	free(j);
+}
+
+/* Worker: one fsync of new/ per distinct Maildir in the batch. */
+static void
+l_sync_work(void *arg)
+{
+	struct ljob *batch = arg, *j, *k;
+
+	for (j = batch; j != NULL; j = j->next) {
+		bool seen = false;
+		for (k = batch; k != j && !seen; k = k->next)
+			seen = strcmp(k->dir, j->dir) == 0;
+		if (seen)
+			continue;
+		if (maildir_sync_new(j->dir) != 0) {
+			int e = errno;
+			for (k = j; k != NULL; k = k->next) {
+				if (strcmp(k->dir, j->dir) != 0)
+					continue;
+				k->result = MAILDIR_TEMPFAIL;
+				snprintf(k->err, sizeof(k->err),
+				    "maildir: fsync new/: %s", strerror(e));
+			}
+		}
+	}
+}
+
+static void l_sync_start(void);
+
+static void
+l_sync_done(void *arg)
+{
+	struct ljob *j = arg, *next;
+
+	for (; j != NULL; j = next) {
+		next = j->next;
+		l_report(j);
+	}
+	L.syncing = NULL;
+	l_sync_start();
+}
+
+static void
+l_sync_start(void)
+{
+	if (L.syncing != NULL || L.pending == NULL)
+		return;
+	L.syncing = L.pending;
+	L.pending = NULL;
+	L.pending_tail = &L.pending;
+	workq_submit(L.syncq, l_sync_work, l_sync_done, L.syncing);
+}
+
+static void
+l_done(void *arg)
+{
+	struct ljob *j = arg;
+
+	close(j->msg.fd);
+	if (j->result != MAILDIR_OK) {
+		l_report(j);
+		return;
+	}
+	j->next = NULL;
+	*L.pending_tail = j;
+	L.pending_tail = &j->next;
+	l_sync_start();
 }
 
 static void
@@ -107,6 +181,7 @@ l_queue_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	j->msg.delivered_to = j->dest;
 	j->msg.uniq = j->uniq;
 	j->msg.hostname = j->hostname;
+	j->msg.defer_sync = true;
 	workq_submit(L.wq, l_work, l_done, j);
 }
 
@@ -139,9 +214,12 @@ l_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		bundle_free(&b);
 		L.have_conf = true;
 		log_set_level((enum log_level)L.bc.conf.log_level);
-		if (L.wq == NULL)
+		if (L.wq == NULL) {
 			L.wq = workq_new(L.base,
 			    (int)L.bc.conf.local_concurrency);
+			L.syncq = workq_new(L.base, 1);
+			L.pending_tail = &L.pending;
+		}
 		break;
 	case IMSG_PEER:
 		ipc_get_strn(m, name, sizeof(name));
@@ -172,7 +250,8 @@ l_stop_check(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (L.wq == NULL || workq_pending(L.wq) == 0)
+	if (L.wq == NULL || (workq_pending(L.wq) == 0 &&
+	    workq_pending(L.syncq) == 0 && L.pending == NULL))
 		event_base_loopexit(L.base, NULL);
 }
 
@@ -195,7 +274,7 @@ proc_local_main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
-	L.base = event_base_new();
+	L.base = proc_event_base();
 	ipc_chan_new(L.base, PROC_CTL_FD, "parent", l_parent_recv,
 	    l_parent_closed, NULL);
 	term = evsignal_new(L.base, SIGTERM, l_sigterm, NULL);

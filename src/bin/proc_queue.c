@@ -260,7 +260,7 @@ proc_queue_main(void)
 	struct event *term, *intr;
 
 	signal(SIGPIPE, SIG_IGN);
-	Q.base = event_base_new();
+	Q.base = proc_event_base();
 	ipc_chan_new(Q.base, PROC_CTL_FD, "parent", q_parent_recv,
 	    q_parent_closed, NULL);
 	term = evsignal_new(Q.base, SIGTERM, q_sigterm, NULL);

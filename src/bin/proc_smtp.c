@@ -264,7 +264,7 @@ proc_smtp_main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	tzset();
-	S.base = event_base_new();
+	S.base = proc_event_base();
 	S.srv = smtpd_server_new(S.base);
 	S.parent = ipc_chan_new(S.base, PROC_CTL_FD, "parent",
 	    smtp_parent_recv, smtp_parent_closed, NULL);

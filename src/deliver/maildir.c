@@ -47,6 +47,7 @@ struct maildir_ctx {
 	int dir_fd, tmp_fd, new_fd, cur_fd;
 	int file_fd;      /* tmp/NAME while it is being written */
 	bool tmp_created; /* tmp/NAME exists and is ours to remove */
+	bool defer_sync;  /* the caller fsyncs new/ (maildir_sync_new) */
 	char name[NAME_MAX + 1];
 };
 
@@ -199,12 +200,17 @@ maildir_subdir(struct maildir_ctx *c, const char *name, bool *created)
 {
 	int fd;
 
-	if (mkdirat(c->dir_fd, name, 0700) == 0)
-		*created = true;
-	else if (errno != EEXIST)
-		return maildir_fail(c, "mkdir", name, NULL, errno);
+	/* Usually it exists: open first, create only when missing. */
 	fd = openat(
 	    c->dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(c->dir_fd, name, 0700) == 0)
+			*created = true;
+		else if (errno != EEXIST)
+			return maildir_fail(c, "mkdir", name, NULL, errno);
+		fd = openat(c->dir_fd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return maildir_fail(c, "open", name, NULL, errno);
 	if (strcmp(name, "tmp") == 0)
@@ -218,7 +224,7 @@ maildir_subdir(struct maildir_ctx *c, const char *name, bool *created)
 
 /* Creates dir and dir/{tmp,new,cur} as needed and opens them. */
 static enum maildir_result
-maildir_open_dirs(struct maildir_ctx *c)
+maildir_open_dirs(struct maildir_ctx *c, bool want_cur)
 {
 	static const char *const subdirs[] = {"tmp", "new", "cur"};
 	enum maildir_result r;
@@ -234,6 +240,9 @@ maildir_open_dirs(struct maildir_ctx *c)
 	if (c->dir_fd < 0)
 		return maildir_fail(c, "open", NULL, NULL, errno);
 	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		/* cur/ is only read for duplicates, or made with the rest. */
+		if (i == 2 && !want_cur && !created)
+			break;
 		if ((r = maildir_subdir(c, subdirs[i], &created)) != MAILDIR_OK)
 			return r;
 	}
@@ -464,9 +473,21 @@ maildir_publish(struct maildir_ctx *c)
 		return maildir_fail(c, "link", "new", c->name, errno);
 	(void)unlinkat(c->tmp_fd, c->name, 0);
 	c->tmp_created = false;
-	if (maildir_fsync(c->new_fd) < 0)
+	if (!c->defer_sync && maildir_fsync(c->new_fd) < 0)
 		return maildir_fail(c, "fsync", "new", NULL, errno);
 	return MAILDIR_OK;
+}
+
+int
+maildir_sync_new(const char *dir)
+{
+	char path[4096];
+
+	if (snprintf(path, sizeof(path), "%s/new", dir) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return maildir_fsync_path(path);
 }
 
 static void
@@ -498,6 +519,7 @@ maildir_deliver(
 		err[0] = '\0';
 	memset(&c, 0, sizeof(c));
 	c.dir = dir;
+	c.defer_sync = m->defer_sync;
 	c.err = err;
 	c.errsz = errsz;
 	c.dir_fd = c.tmp_fd = c.new_fd = c.cur_fd = c.file_fd = -1;
@@ -510,7 +532,7 @@ maildir_deliver(
 		    &c, MAILDIR_PERMFAIL, "bad header value for");
 	if ((r = maildir_make_name(&c, m)) != MAILDIR_OK)
 		return r;
-	if ((r = maildir_open_dirs(&c)) != MAILDIR_OK)
+	if ((r = maildir_open_dirs(&c, m->check_dup)) != MAILDIR_OK)
 		goto out;
 	if (m->check_dup) {
 		dup = maildir_find_dup(&c, &r);

@@ -19,6 +19,9 @@ struct maildir_msg {
 	int64_t arrival;	/* unix time, first part of the file name */
 	const char *hostname;	/* last part of the file name */
 	bool check_dup;		/* after a crash: look for an earlier copy */
+	bool defer_sync;	/* leave the fsync of new/ to the caller, who
+				 * calls maildir_sync_new() once for a batch
+				 * of deliveries before reporting them done */
 };
 
 enum maildir_result {
@@ -39,5 +42,8 @@ enum maildir_result {
  */
 enum maildir_result maildir_deliver(const char *dir,
     const struct maildir_msg *m, char *err, size_t errsz);
+
+/* fsyncs dir/new (after deliveries with defer_sync). 0 or -1/errno. */
+int maildir_sync_new(const char *dir);
 
 #endif

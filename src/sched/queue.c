@@ -57,6 +57,9 @@ struct qmsg {
 	bool check_dup;			/* recovered: look for earlier copies */
 	bool dirty;			/* state changed since last saved */
 	bool *busy;			/* per recipient: delivery in flight */
+	bool has_state;			/* a QID.st may exist */
+	bool removing;			/* being unlinked: hands off */
+	int remove_errno;
 	struct event *timer;
 };
 
@@ -382,6 +385,8 @@ queue_msg_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (m->removing)
+		return;
 	if (!m->ready) {
 		m->ready = true;
 		m->rnext = NULL;
@@ -409,6 +414,7 @@ queue_msg_add(struct queue *q, struct envelope *env, uint64_t content_len,
 	m->env = *env;
 	m->content_len = content_len;
 	m->check_dup = check_dup;
+	m->has_state = check_dup;	/* recovered: maybe */
 	m->busy = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(bool));
 	m->timer = evtimer_new(q->base, queue_msg_timer, m);
 	m->next = q->msgs;
@@ -433,6 +439,28 @@ queue_msg_free(struct qmsg *m)
 	free(m->busy);
 	envelope_clear(&m->env);
 	free(m);
+}
+
+static void
+queue_remove_work(void *arg)
+{
+	struct qmsg *m = arg;
+
+	m->remove_errno = spool_remove(&m->q->spool, m->env.qid,
+	    m->has_state) == 0 ? 0 : errno;
+}
+
+static void
+queue_remove_done(void *arg)
+{
+	struct qmsg *m = arg;
+
+	if (m->remove_errno != 0)
+		log_err("qid=%s remove: %s", m->env.qid,
+		    strerror(m->remove_errno));
+	else
+		log_info("qid=%s removed", m->env.qid);
+	queue_msg_free(m);
 }
 
 static bool
@@ -538,7 +566,7 @@ queue_msg_check(struct qmsg *m)
 	bool pending_local = false, pending_remote = false;
 	size_t i;
 
-	if (m->in_flight > 0 || m->ready)
+	if (m->in_flight > 0 || m->ready || m->removing)
 		return;
 	for (i = 0; i < m->env.nrcpts; i++) {
 		const struct env_rcpt *r = &m->env.rcpts[i];
@@ -553,15 +581,13 @@ queue_msg_check(struct qmsg *m)
 			next = r->next_try;
 	}
 	if (!pending_local && !pending_remote) {
-		if (spool_remove(&q->spool, m->env.qid) != 0)
-			log_err("qid=%s remove: %s", m->env.qid,
-			    strerror(errno));
-		else
-			log_info("qid=%s removed", m->env.qid);
-		queue_msg_free(m);
+		/* Unlinking can wait for the disk: not on the loop. */
+		m->removing = true;
+		workq_submit(q->wq, queue_remove_work, queue_remove_done, m);
 		return;
 	}
 	if (m->dirty) {
+		m->has_state = true;
 		if (spool_update(&q->spool, &m->env) != 0)
 			log_err("qid=%s saving state: %s", m->env.qid,
 			    strerror(errno));
@@ -680,6 +706,8 @@ queue_flush(struct queue *q)
 
 	for (m = q->msgs; m != NULL; m = m->next) {
 		size_t i;
+		if (m->removing)
+			continue;
 		for (i = 0; i < m->env.nrcpts; i++)
 			if (m->env.rcpts[i].state == ENV_RCPT_PENDING &&
 			    !m->busy[i])

@@ -546,7 +546,7 @@ fail:
  * original envelope and send the message again to recipients already done.
  */
 int
-spool_remove(struct spool *s, const char *qid)
+spool_remove(struct spool *s, const char *qid, bool has_state)
 {
 	char stname[SPOOL_NAME_MAX];
 	int r = 0, saved = 0;
@@ -560,7 +560,8 @@ spool_remove(struct spool *s, const char *qid)
 		r = -1;
 	}
 	spool_name(stname, qid, ".st");
-	if (unlinkat(s->queue_fd, stname, 0) < 0 && errno != ENOENT && r == 0) {
+	if (has_state && unlinkat(s->queue_fd, stname, 0) < 0 &&
+	    errno != ENOENT && r == 0) {
 		saved = errno;
 		r = -1;
 	}

@@ -73,8 +73,11 @@ int spool_open_content(struct spool *s, const char *qid, int *fd_out);
 /* Writes e as queue/QID.st atomically (tmp, fsync, rename, dir fsync). */
 int spool_update(struct spool *s, const struct envelope *e);
 
-/* Removes queue/QID and queue/QID.st. 0 or -1/errno. */
-int spool_remove(struct spool *s, const char *qid);
+/*
+ * Removes queue/QID, and queue/QID.st when has_state (the caller knows
+ * whether it ever wrote one; pass true when unsure). 0 or -1/errno.
+ */
+int spool_remove(struct spool *s, const char *qid, bool has_state);
 
 /* Moves queue/QID (and .st) to corrupt/. */
 void spool_quarantine(struct spool *s, const char *qid);

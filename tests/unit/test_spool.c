@@ -263,7 +263,7 @@ test_life_cycle(void **state)
 	assert_int_equal(got.rcpts[1].state, ENV_RCPT_FAILED);
 	envelope_clear(&got);
 
-	assert_int_equal(spool_remove(&c->s, qid), 0);
+	assert_int_equal(spool_remove(&c->s, qid, true), 0);
 	assert_false(t_exists(c, "queue", qid));
 	assert_false(t_exists(c, "queue", st));
 	errno = 0;
@@ -271,7 +271,7 @@ test_life_cycle(void **state)
 	assert_int_equal(errno, ENOENT);
 	assert_null(got.sender);
 	assert_int_equal(clen, 0);
-	assert_int_equal(spool_remove(&c->s, qid), -1);
+	assert_int_equal(spool_remove(&c->s, qid, true), -1);
 	assert_int_equal(errno, ENOENT);
 	/* No state file for a message that is gone. */
 	assert_int_equal(spool_update(&c->s, &e), -1);

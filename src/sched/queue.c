@@ -31,14 +31,22 @@
 
 #define QUEUE_BUCKETS 4096
 #define QUEUE_MAX_EXPAND 1000	/* destinations per message */
+#define QUEUE_DIRECT_MAX 32	/* recipients for delivery before commit */
 
-enum qtxn_state { QTXN_OPEN, QTXN_COMMITTING, QTXN_ORPHAN };
+enum qtxn_state {
+	QTXN_OPEN,		/* content being written by the session */
+	QTXN_DIRECT,		/* delivering before the commit */
+	QTXN_COMMITTING,	/* being made durable in the spool */
+};
 
 struct qtxn {
 	struct qtxn *hnext, *bnext;	/* id table; commit batch */
 	struct queue *q;
 	uint64_t id;
 	enum qtxn_state state;
+	bool orphan;			/* the session went away: answer nobody */
+	bool maybe_done;		/* a direct delivery's outcome is unknown */
+	unsigned direct_left;		/* direct deliveries in flight */
 	int fd;
 	int status;			/* commit result (errno) */
 	unsigned nrcpts_expected;
@@ -66,7 +74,8 @@ struct qmsg {
 struct qdelivery {
 	struct qdelivery *hnext;
 	uint64_t did;
-	struct qmsg *m;
+	struct qmsg *m;			/* a queued message's delivery, or */
+	struct qtxn *t;			/* a delivery before the commit */
 	unsigned rcpt;
 	struct timespec started;
 };
@@ -92,6 +101,7 @@ struct queue {
 };
 
 static void queue_pump(struct queue *q);
+static unsigned queue_backoff(const struct conf *c, uint32_t attempts);
 static void queue_msg_check(struct qmsg *m);
 
 static struct qtxn **
@@ -284,7 +294,7 @@ queue_sync_done(void *arg)
 			 */
 			log_err("qid=%s spool sync failed: %s", t->env.qid,
 			    strerror(q->sync_status));
-			if (t->state != QTXN_ORPHAN)
+			if (!t->orphan)
 				q->ops->committed(q->arg, t->id,
 				    q->sync_status);
 		} else {
@@ -293,10 +303,10 @@ queue_sync_done(void *arg)
 			log_info("qid=%s from=<%s> size=%llu nrcpt=%zu queued",
 			    t->env.qid, from,
 			    (unsigned long long)t->env.size, t->env.nrcpts);
-			if (t->state != QTXN_ORPHAN)
+			if (!t->orphan)
 				q->ops->committed(q->arg, t->id, 0);
 		}
-		queue_msg_add(q, &t->env, t->env.size, false);
+		queue_msg_add(q, &t->env, t->env.size, t->maybe_done);
 		memset(&t->env, 0, sizeof(t->env));
 		queue_txn_free(t);
 	}
@@ -314,7 +324,7 @@ queue_commit_done(void *arg)
 		log_warn("qid=%s commit failed: %s", t->env.qid,
 		    strerror(t->status));
 		spool_abort(&q->spool, t->env.qid);
-		if (t->state != QTXN_ORPHAN)
+		if (!t->orphan)
 			q->ops->committed(q->arg, t->id, t->status);
 		queue_txn_free(t);
 		return;
@@ -324,6 +334,153 @@ queue_commit_done(void *arg)
 	*q->batch_tail = t;
 	q->batch_tail = &t->bnext;
 	queue_sync_start(q);
+}
+
+/*
+ * Delivery before the commit. A message whose recipients are all local
+ * mailboxes is handed to the local process straight away, read from
+ * incoming/; the session's 250 waits for the deliveries. When every one
+ * is durable in its Maildir the message needs no spool entry at all: the
+ * incoming file is unlinked, never fsync'ed. That halves the disk syncs of
+ * the common case. If any delivery fails, the message is committed to the
+ * spool as usual, with the delivered recipients marked done, and 250 is
+ * sent after that commit. Either way 250 means the message is on disk.
+ */
+static bool
+queue_direct_start(struct queue *q, struct qtxn *t)
+{
+	unsigned limit = q->conf->local_concurrency * 4;
+	struct stat st;
+	size_t i;
+
+	if (!q->local_up || t->env.nrcpts == 0 ||
+	    t->env.nrcpts > QUEUE_DIRECT_MAX ||
+	    q->in_flight + t->env.nrcpts > limit)
+		return false;
+	for (i = 0; i < t->env.nrcpts; i++)
+		if (!t->env.rcpts[i].local ||
+		    t->env.rcpts[i].state != ENV_RCPT_PENDING)
+			return false;
+	if (fstat(t->fd, &st) != 0)
+		return false;
+	t->env.size = (uint64_t)st.st_size;
+	t->state = QTXN_DIRECT;
+	for (i = 0; i < t->env.nrcpts; i++) {
+		struct env_rcpt *r = &t->env.rcpts[i];
+		struct queue_delivery d;
+		struct qdelivery *qd;
+		int fd;
+
+		if (spool_open_incoming(&q->spool, t->env.qid, &fd) != 0)
+			break;
+		qd = xcalloc(1, sizeof(*qd));
+		qd->did = ++q->next_did;
+		qd->t = t;
+		qd->rcpt = (unsigned)i;
+		clock_gettime(CLOCK_MONOTONIC, &qd->started);
+		memset(&d, 0, sizeof(d));
+		d.qid = t->env.qid;
+		d.rcpt = (unsigned)i;
+		d.mbox_domain = r->mbox_domain;
+		d.mbox_user = r->mbox_user;
+		d.sender = t->env.sender;
+		d.dest = r->dest;
+		d.arrival = t->env.arrival;
+		d.content_len = t->env.size;
+		if (!q->ops->deliver(q->arg, qd->did, &d, fd)) {
+			close(fd);
+			free(qd);
+			break;
+		}
+		close(fd);
+		qd->hnext = q->deliveries[qd->did % QUEUE_BUCKETS];
+		q->deliveries[qd->did % QUEUE_BUCKETS] = qd;
+		q->in_flight++;
+		t->direct_left++;
+	}
+	if (t->direct_left == 0) {
+		t->state = QTXN_OPEN;
+		return false;
+	}
+	return true;
+}
+
+static void
+queue_direct_unlink_work(void *arg)
+{
+	struct qtxn *t = arg;
+
+	spool_abort(&t->q->spool, t->env.qid);
+}
+
+static void
+queue_direct_unlink_done(void *arg)
+{
+	struct qtxn *t = arg;
+
+	log_info("qid=%s removed", t->env.qid);
+	queue_txn_free(t);
+}
+
+/* The last direct delivery of t is back: acknowledge or commit. */
+static void
+queue_direct_end(struct queue *q, struct qtxn *t)
+{
+	char from[300];
+	size_t i;
+
+	for (i = 0; i < t->env.nrcpts; i++)
+		if (t->env.rcpts[i].state == ENV_RCPT_PENDING)
+			break;
+	if (i < t->env.nrcpts) {
+		/* Some must wait for a retry: make the message durable. */
+		t->state = QTXN_COMMITTING;
+		workq_submit(q->wq, queue_commit_work, queue_commit_done, t);
+		return;
+	}
+	log_escape(t->env.sender, strlen(t->env.sender), from, sizeof(from));
+	log_info("qid=%s from=<%s> size=%llu nrcpt=%zu delivered before "
+	    "acknowledgement", t->env.qid, from,
+	    (unsigned long long)t->env.size, t->env.nrcpts);
+	if (!t->orphan)
+		q->ops->committed(q->arg, t->id, 0);
+	close(t->fd);
+	t->fd = -1;
+	workq_submit(q->wq, queue_direct_unlink_work, queue_direct_unlink_done,
+	    t);
+}
+
+/* Records one direct delivery's outcome (see queue_delivery_result). */
+static void
+queue_direct_result(struct queue *q, struct qdelivery *qd, int result,
+    const char *error, double delay)
+{
+	struct qtxn *t = qd->t;
+	struct env_rcpt *r = &t->env.rcpts[qd->rcpt];
+	const char *status;
+	char esc[512];
+
+	r->attempts++;
+	if (result == 0) {
+		r->state = ENV_RCPT_DELIVERED;
+		status = "sent (delivered to maildir)";
+	} else if (result == -2) {
+		r->state = ENV_RCPT_FAILED;
+		envelope_set_str(&r->last_error, error);
+		status = "bounced";
+	} else {
+		r->next_try = t->maybe_done ? 0 : (int64_t)time(NULL) +
+		    queue_backoff(q->conf, r->attempts);
+		envelope_set_str(&r->last_error, error);
+		status = "deferred";
+	}
+	log_escape(error ? error : "", error ? strlen(error) : 0, esc,
+	    sizeof(esc));
+	log_info("qid=%s to=<%s> orig_to=<%s> relay=local delay=%.3f age=0 "
+	    "attempts=%u status=%s%s%s%s", t->env.qid, r->dest, r->rcpt, delay,
+	    r->attempts, status, error ? " (" : "", esc, error ? ")" : "");
+	if (--t->direct_left == 0)
+		queue_direct_end(q, t);
 }
 
 void
@@ -342,6 +499,8 @@ queue_txn_commit(struct queue *q, uint64_t id)
 	t->env.arrival = (int64_t)time(NULL);
 	for (i = 0; i < t->raw.nrcpts; i++)
 		queue_expand(q, &t->env, &t->raw.rcpts[i]);
+	if (queue_direct_start(q, t))
+		return;
 	t->state = QTXN_COMMITTING;
 	workq_submit(q->wq, queue_commit_work, queue_commit_done, t);
 }
@@ -354,8 +513,14 @@ queue_txn_abort(struct queue *q, uint64_t id)
 	if (t == NULL)
 		return;
 	if (t->state != QTXN_OPEN) {
-		/* Already being committed: finish it, answer nobody. */
-		t->state = QTXN_ORPHAN;
+		/*
+		 * Already delivering or committing: finish it, answer
+		 * nobody. Out of the table, so the id can be used again.
+		 */
+		struct qtxn **pp = queue_txn_slot(q, id);
+		*pp = t->hnext;
+		t->hnext = NULL;
+		t->orphan = true;
 		return;
 	}
 	spool_abort(&q->spool, t->env.qid);
@@ -628,15 +793,21 @@ queue_delivery_result(struct queue *q, uint64_t did, int result,
 	if (qd == NULL)
 		fatalx("local: result for unknown delivery %llu",
 		    (unsigned long long)did);
+	q->in_flight--;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	delay = (double)(now.tv_sec - qd->started.tv_sec) +
+	    (double)(now.tv_nsec - qd->started.tv_nsec) / 1e9;
+	if (qd->t != NULL) {
+		queue_direct_result(q, qd, result, error, delay);
+		free(qd);
+		queue_pump(q);
+		return;
+	}
 	m = qd->m;
 	r = &m->env.rcpts[qd->rcpt];
 	m->busy[qd->rcpt] = false;
 	r->attempts++;
 	m->in_flight--;
-	q->in_flight--;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	delay = (double)(now.tv_sec - qd->started.tv_sec) +
-	    (double)(now.tv_nsec - qd->started.tv_nsec) / 1e9;
 	age = difftime(time(NULL), (time_t)m->env.arrival);
 	if (result == 0) {
 		r->state = ENV_RCPT_DELIVERED;
@@ -681,6 +852,15 @@ queue_local_lost(struct queue *q)
 		q->deliveries[i] = NULL;
 		for (; qd != NULL; qd = next) {
 			next = qd->hnext;
+			if (qd->t != NULL) {
+				/* Maybe written: the retry looks first. */
+				qd->t->maybe_done = true;
+				q->in_flight--;
+				queue_direct_result(q, qd, -1, "local delivery "
+				    "process went away", 0);
+				free(qd);
+				continue;
+			}
 			/* It may have been written: look before writing. */
 			qd->m->busy[qd->rcpt] = false;
 			qd->m->check_dup = true;

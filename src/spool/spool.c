@@ -460,8 +460,23 @@ out:
 	return r;
 }
 
+static int spool_open_ro(int dirfd, const char *qid, int *fd_out);
+
 int
 spool_open_content(struct spool *s, const char *qid, int *fd_out)
+{
+	return spool_open_ro(s->queue_fd, qid, fd_out);
+}
+
+int
+spool_open_incoming(struct spool *s, const char *qid, int *fd_out)
+{
+	return spool_open_ro(s->incoming_fd, qid, fd_out);
+}
+
+/* Opens dirfd/qid read-only, a regular file only. 0 or -1/errno. */
+static int
+spool_open_ro(int dirfd, const char *qid, int *fd_out)
 {
 	struct stat st;
 	int fd;
@@ -472,7 +487,7 @@ spool_open_content(struct spool *s, const char *qid, int *fd_out)
 		return -1;
 	}
 	fd = openat(
-	    s->queue_fd, qid, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	    dirfd, qid, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0) {

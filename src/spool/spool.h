@@ -69,6 +69,8 @@ int spool_load(struct spool *s, const char *qid, struct envelope *e,
 
 /* Opens queue/QID read-only for delivery. 0 or -1/errno. */
 int spool_open_content(struct spool *s, const char *qid, int *fd_out);
+/* Opens incoming/QID read-only (delivery before commit). 0 or -1/errno. */
+int spool_open_incoming(struct spool *s, const char *qid, int *fd_out);
 
 /* Writes e as queue/QID.st atomically (tmp, fsync, rename, dir fsync). */
 int spool_update(struct spool *s, const struct envelope *e);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -116,6 +117,7 @@ child_main(int argc, char **argv)
 	if (argc != 7)
 		usage();
 	log_init(argv[2], LOG_LVL_INFO);
+	tzset();	/* before a chroot hides /etc/localtime */
 	child_drop(argv[2], argv[3], argv[4], argv[5]);
 	log_set_level((enum log_level)atoi(argv[6]));
 	if (strcmp(argv[2], "smtp") == 0)

@@ -263,7 +263,6 @@ proc_smtp_main(void)
 	struct event *term, *intr;
 
 	signal(SIGPIPE, SIG_IGN);
-	tzset();
 	S.base = proc_event_base();
 	S.srv = smtpd_server_new(S.base);
 	S.parent = ipc_chan_new(S.base, PROC_CTL_FD, "parent",

@@ -63,7 +63,8 @@ smtpd_data_release(struct smtpd_session *s)
 	s->write_errno = 0;
 	s->written = 0;
 	s->bdat = false;
-	buf_reset(&s->out);
+	/* An idle session keeps no data buffer (memory per session). */
+	buf_clear(&s->out);
 }
 
 /* Forgets the file without asking the queue to drop it (committed). */

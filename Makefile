@@ -46,7 +46,7 @@ bench: build
 	bench/run.sh $(CURDIR)/build/release/petrel
 
 fuzz:
-	@tools/deps.sh check
+	@tools/deps.sh fuzz
 	cmake --preset fuzz >/dev/null
 	cmake --build build/fuzz -j$(JOBS)
 	tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)

@@ -6,7 +6,8 @@ set -eu
 what=${1:-build}
 pkgs="gcc make cmake pkg-config libssl-dev libevent-dev openssl"
 case "$what" in
-check) pkgs="$pkgs libcmocka-dev python3-pytest swaks clang libclang-rt-14-dev" ;;
+check) pkgs="$pkgs libcmocka-dev python3-pytest swaks" ;;
+fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
 bench) pkgs="$pkgs postfix" ;;
 esac
 missing=""

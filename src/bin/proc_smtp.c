@@ -1,7 +1,7 @@
 /*
  * proc_smtp: wiring of the smtp process. Translates the parent's and the
  * queue's messages into calls of smtpd/ and implements the smtpd_queue_*
- * stubs by sending messages to the queue process.
+ * calls by sending messages to the queue process.
  */
 #include <errno.h>
 #include <signal.h>
@@ -187,7 +187,7 @@ smtp_parent_closed(struct ipc_chan *ch, void *arg)
 	fatalx("lost the parent process");
 }
 
-/* ---- the queue stubs of smtpd.h ---- */
+/* ---- the smtpd_queue_* calls of smtpd.h, sent over IPC ---- */
 
 static void
 smtp_create_failed(evutil_socket_t fd, short what, void *arg)

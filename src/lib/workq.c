@@ -22,7 +22,7 @@ struct workq_job {
 struct workq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct workq_job *todo, **todo_tail;
+	struct workq_job *jobs, **jobs_tail;
 	struct workq_job *finished, **finished_tail;
 	int wake[2];		/* pipe: workers -> loop */
 	struct event *ev;
@@ -39,12 +39,12 @@ workq_thread(void *arg)
 		bool notify;
 
 		pthread_mutex_lock(&q->mu);
-		while (q->todo == NULL)
+		while (q->jobs == NULL)
 			pthread_cond_wait(&q->cv, &q->mu);
-		j = q->todo;
-		q->todo = j->next;
-		if (q->todo == NULL)
-			q->todo_tail = &q->todo;
+		j = q->jobs;
+		q->jobs = j->next;
+		if (q->jobs == NULL)
+			q->jobs_tail = &q->jobs;
 		pthread_mutex_unlock(&q->mu);
 
 		j->work(j->arg);
@@ -96,7 +96,7 @@ workq_new(struct event_base *base, int nthreads)
 
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
-	q->todo_tail = &q->todo;
+	q->jobs_tail = &q->jobs;
 	q->finished_tail = &q->finished;
 	if (pipe2(q->wake, O_CLOEXEC | O_NONBLOCK) < 0)
 		fatal("workq: pipe");
@@ -128,8 +128,8 @@ workq_submit(struct workq *q, workq_fn work, workq_fn done, void *arg)
 	j->arg = arg;
 	q->pending++;
 	pthread_mutex_lock(&q->mu);
-	*q->todo_tail = j;
-	q->todo_tail = &j->next;
+	*q->jobs_tail = j;
+	q->jobs_tail = &j->next;
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 }

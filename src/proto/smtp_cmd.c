@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/numparse.h"
+#include "lib/utf8.h"
 
 /* Longest IPv6 text inet_pton can accept, without the NUL. */
 #define SMTP_CMD_IPV6_MAX (INET6_ADDRSTRLEN - 1)
@@ -109,35 +110,10 @@ smtp_verb_name(enum smtp_verb v)
 static size_t
 smtp_cmd_utf8_len(const unsigned char *p, size_t n)
 {
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len, i;
+	size_t len = utf8_seq_len(p, n);
 
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		if (p[0] == 0xc2)
-			lo = 0xa0; /* U+0080..U+009F: C1 controls */
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		else if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		else if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
+	if (len == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+		return 0;	/* U+0080..U+009F: C1 controls */
 	return len;
 }
 

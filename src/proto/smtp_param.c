@@ -63,6 +63,7 @@
 #include <string.h>
 
 #include "lib/numparse.h"
+#include "lib/utf8.h"
 
 /* Which command a keyword belongs to. */
 enum smtp_param_cmd {
@@ -128,44 +129,6 @@ smtp_param_hexval(unsigned char c, bool lower_ok)
 	if (lower_ok && c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
 	return -1;
-}
-
-/*
- * Length of one well-formed non-ASCII UTF-8 character at s (RFC 3629 4),
- * 0 if malformed: no overlongs, surrogates or values above U+10FFFF.
- * (The same check as in smtp_path.c; kept static in both files so each
- * parser stands alone.)
- */
-static size_t
-smtp_param_utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len, k;
-
-	if (n == 0)
-		return 0;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (k = 2; k < len; k++)
-		if (s[k] < 0x80 || s[k] > 0xbf)
-			return 0;
-	return len;
 }
 
 /*
@@ -276,7 +239,7 @@ smtp_param_check_utf8_addr(struct span in, bool utf8)
 			size_t k;
 			if (!utf8)
 				return -1;
-			k = smtp_param_utf8_len(s + i, in.n - i);
+			k = utf8_seq_len(s + i, in.n - i);
 			if (k == 0)
 				return -1;
 			i += k;
@@ -409,7 +372,7 @@ smtp_param_next(struct span *in, enum smtp_param_cmd cmd, unsigned ext,
 		while (i < in->n) {
 			if (s[i] >= 0x80) {
 				size_t u =
-				    smtp_param_utf8_len(s + i, in->n - i);
+				    utf8_seq_len(s + i, in->n - i);
 				if (u == 0) {
 					*why = smtp_param_why_malformed;
 					return SMTP_PARAM_SYNTAX;

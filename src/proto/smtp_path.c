@@ -73,6 +73,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/utf8.h"
+
 #define SMTP_PATH_LABEL_MAX 63 /* octets, RFC 1035 2.3.4 */
 
 /* Scanner over the input; i only ever moves forward and stays <= n. */
@@ -120,53 +122,11 @@ smtp_path_is_dcontent(unsigned char c)
 	return c >= 33 && c <= 126 && c != '[' && c != '\\' && c != ']';
 }
 
-/*
- * Length of the well-formed UTF-8 sequence for one non-ASCII character at
- * s (RFC 3629 4), or 0 if there is none: no overlong forms, no surrogates,
- * nothing above U+10FFFF, no truncated sequence.
- *   UTF8-2 = %xC2-DF UTF8-tail
- *   UTF8-3 = %xE0 %xA0-BF UTF8-tail / %xE1-EC 2( UTF8-tail ) /
- *            %xED %x80-9F UTF8-tail / %xEE-EF 2( UTF8-tail )
- *   UTF8-4 = %xF0 %x90-BF 2( UTF8-tail ) / %xF1-F3 3( UTF8-tail ) /
- *            %xF4 %x80-8F 2( UTF8-tail )
- */
-static size_t
-smtp_path_utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len, k;
-
-	if (n == 0)
-		return 0;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (k = 2; k < len; k++)
-		if (s[k] < 0x80 || s[k] > 0xbf)
-			return 0;
-	return len;
-}
-
 /* Consumes one UTF8-non-ascii character; 0, or -1 if malformed. */
 static int
 smtp_path_scan_utf8(struct smtp_path_scan *sc)
 {
-	size_t k = smtp_path_utf8_len(sc->s + sc->i, sc->n - sc->i);
+	size_t k = utf8_seq_len(sc->s + sc->i, sc->n - sc->i);
 
 	if (k == 0)
 		return -1;

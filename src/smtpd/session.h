@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 
 #include "lib/buf.h"
+#include "proto/rfc5322.h"
 #include "proto/smtp_data.h"
 #include "smtpd/smtpd.h"
 
@@ -74,6 +75,7 @@ struct smtpd_session {
 	int write_errno;		/* first write error, 0 if none */
 	uint64_t written;
 	struct smtp_data_dec dec;
+	struct rfc5322_scan hdr;	/* the client's header: hop count */
 	struct buf out;			/* decoded bytes not yet written */
 	bool bdat;			/* this transaction uses BDAT */
 	bool bdat_last;			/* the current chunk is LAST */

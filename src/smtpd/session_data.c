@@ -22,6 +22,11 @@
 #include "proto/smtp_cmd.h"
 
 #define SMTPD_FLUSH_AT (64u * 1024)
+/*
+ * RFC 5321 6.3: a message with this many Received: fields is taken to be
+ * looping (Postfix's hopcount_limit is 50, Exim's 30 is lower still).
+ */
+#define SMTPD_MAX_HOPS 100
 
 /* RFC 3848 / RFC 6531 3.7.3 protocol name for the trace header. */
 static const char *
@@ -231,6 +236,7 @@ smtpd_session_created(struct smtpd_session *s, int status, const char *qid,
 	smtpd_write_received(s);
 	smtp_data_init(&s->dec, !s->bdat, cf->max_message_size,
 	    cf->max_text_line);
+	rfc5322_scan_init(&s->hdr);
 	if (s->bdat) {
 		s->state = SMTPD_S_BDAT;
 	} else {
@@ -260,6 +266,8 @@ smtpd_content_end(struct smtpd_session *s, unsigned flags)
 		why = "line-length";
 	else if (s->write_errno != 0 || (flags & SMTP_DATA_OUTFULL))
 		why = "write";
+	else if (s->hdr.received >= SMTPD_MAX_HOPS)
+		why = "loop";
 	if (why != NULL) {
 		log_info("session=%llx client=%s qid=%s reject reason=%s%s%s",
 		    (unsigned long long)s->id, s->addr, s->qid, why,
@@ -275,6 +283,9 @@ smtpd_content_end(struct smtpd_session *s, unsigned flags)
 		else if (flags & SMTP_DATA_LONG_LINE)
 			smtpd_reply_err(s, "500 5.5.6 Error: message line "
 			    "longer than %u octets", cf->max_text_line);
+		else if (s->write_errno == 0 && !(flags & SMTP_DATA_OUTFULL))
+			smtpd_reply(s, "554 5.4.6 Error: too many hops (%u "
+			    "Received: fields); mail loop?", s->hdr.received);
 		else
 			smtpd_reply_storage(s, s->write_errno);
 		smtpd_txn_reset(s);
@@ -285,6 +296,15 @@ smtpd_content_end(struct smtpd_session *s, unsigned flags)
 	s->fd = -1;
 	s->wait = SMTPD_W_COMMIT;
 	smtpd_queue_commit(s->id);
+}
+
+/* Shows the header scanner what the decoder appended after before. */
+static void
+smtpd_scan_header(struct smtpd_session *s, size_t before)
+{
+	if (!s->hdr.in_body && s->out.len > before)
+		rfc5322_scan_feed(&s->hdr, s->out.data + before,
+		    s->out.len - before);
 }
 
 bool
@@ -301,10 +321,11 @@ smtpd_data_input(struct smtpd_session *s)
 	if (nvec > 8)
 		nvec = 8;
 	for (i = 0; i < nvec; i++) {
-		size_t used = 0;
+		size_t used = 0, before = s->out.len;
 		int r = smtp_data_feed(&s->dec, vec[i].iov_base,
 		    vec[i].iov_len, &used, &s->out);
 
+		smtpd_scan_header(s, before);
 		total += used;
 		if (s->out.len >= SMTPD_FLUSH_AT)
 			smtpd_data_flush(s);
@@ -337,9 +358,12 @@ smtpd_bdat_input(struct smtpd_session *s)
 
 			if (n > s->bdat_left)
 				n = (size_t)s->bdat_left;
-			if (!s->bdat_reject)
+			if (!s->bdat_reject) {
+				size_t before = s->out.len;
 				(void)smtp_data_feed(&s->dec, vec[i].iov_base,
 				    n, &used, &s->out);
+				smtpd_scan_header(s, before);
+			}
 			s->bdat_left -= n;
 			total += n;
 			if (s->out.len >= SMTPD_FLUSH_AT)

@@ -14,6 +14,7 @@
 
 #include "lib/log.h"
 #include "tls/tls.h"
+#include "lib/fsio.h"
 
 #define BUNDLE_FILE_MAX (256u * 1024 * 1024)
 
@@ -231,24 +232,6 @@ bundle_conf_free(struct bundle_conf *bc)
 	bc->tables = NULL;
 }
 
-static int
-bundle_write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int
 bundle_to_fd(const struct bundle *b)
 {
@@ -265,8 +248,8 @@ bundle_to_fd(const struct bundle *b)
 
 		for (k = 0; k < 8; k++)
 			hdr[k] = (unsigned char)(len >> (8 * k));
-		if (bundle_write_all(fd, hdr, 8) != 0 ||
-		    bundle_write_all(fd, buf_str(&b->part[i]), len) != 0) {
+		if (fsio_write_all(fd, hdr, 8) != 0 ||
+		    fsio_write_all(fd, buf_str(&b->part[i]), len) != 0) {
 			close(fd);
 			return -1;
 		}

@@ -36,6 +36,7 @@
 
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "lib/fsio.h"
 
 #define MAILDIR_CHUNK 65536
 
@@ -99,38 +100,6 @@ maildir_fail_msg(struct maildir_ctx *c, enum maildir_result r, const char *what)
 	return r;
 }
 
-/* fsync, retrying on EINTR. */
-static int
-maildir_fsync(int fd)
-{
-	while (fsync(fd) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return 0;
-}
-
-/* Writes all n bytes, retrying on EINTR and short writes. */
-static int
-maildir_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (w == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Opens the directory at path and fsyncs it. 0 or -1/errno. */
 static int
 maildir_fsync_path(const char *path)
@@ -140,7 +109,7 @@ maildir_fsync_path(const char *path)
 
 	if (fd < 0)
 		return -1;
-	r = maildir_fsync(fd);
+	r = fsio_fsync(fd);
 	saved = errno;
 	close(fd);
 	errno = saved;
@@ -246,7 +215,7 @@ maildir_open_dirs(struct maildir_ctx *c, bool want_cur)
 		if ((r = maildir_subdir(c, subdirs[i], &created)) != MAILDIR_OK)
 			return r;
 	}
-	if (created && maildir_fsync(c->dir_fd) < 0)
+	if (created && fsio_fsync(c->dir_fd) < 0)
 		return maildir_fail(c, "fsync", NULL, NULL, errno);
 	return MAILDIR_OK;
 }
@@ -393,12 +362,12 @@ maildir_copy(int in, uint64_t len, int out, const char **op_out)
 			if (!cr)
 				obuf[o++] = ch;
 		}
-		if (maildir_write_all(out, obuf, o) < 0) {
+		if (fsio_write_all(out, obuf, o) < 0) {
 			goto out;
 		}
 		off += (uint64_t)got;
 	}
-	if (cr && maildir_write_all(out, "\r", 1) < 0)
+	if (cr && fsio_write_all(out, "\r", 1) < 0)
 		goto out;
 	r = 0;
 out:
@@ -438,7 +407,7 @@ maildir_write_tmp(struct maildir_ctx *c, const struct maildir_msg *m)
 		return maildir_fail_msg(
 		    c, MAILDIR_PERMFAIL, "header too long for");
 	}
-	if (maildir_write_all(c->file_fd, hdr.data, hdr.len) < 0) {
+	if (fsio_write_all(c->file_fd, hdr.data, hdr.len) < 0) {
 		int e = errno;
 		buf_clear(&hdr);
 		return maildir_fail(c, "write", "tmp", c->name, e);
@@ -449,7 +418,7 @@ maildir_write_tmp(struct maildir_ctx *c, const struct maildir_msg *m)
 			return maildir_fail(c, "write", "tmp", c->name, errno);
 		return maildir_fail(c, op, NULL, NULL, errno);
 	}
-	if (maildir_fsync(c->file_fd) < 0)
+	if (fsio_fsync(c->file_fd) < 0)
 		return maildir_fail(c, "fsync", "tmp", c->name, errno);
 	if (close(c->file_fd) < 0) {
 		c->file_fd = -1;
@@ -473,7 +442,7 @@ maildir_publish(struct maildir_ctx *c)
 		return maildir_fail(c, "link", "new", c->name, errno);
 	(void)unlinkat(c->tmp_fd, c->name, 0);
 	c->tmp_created = false;
-	if (!c->defer_sync && maildir_fsync(c->new_fd) < 0)
+	if (!c->defer_sync && fsio_fsync(c->new_fd) < 0)
 		return maildir_fail(c, "fsync", "new", NULL, errno);
 	return MAILDIR_OK;
 }
@@ -540,7 +509,7 @@ maildir_deliver(
 			goto out;
 		if (dup > 0) {
 			/* Make sure the earlier copy is durable too. */
-			r = maildir_fsync(c.new_fd) < 0
+			r = fsio_fsync(c.new_fd) < 0
 				? maildir_fail(&c, "fsync", "new", NULL, errno)
 				: MAILDIR_OK;
 			goto out;

@@ -29,6 +29,7 @@
 
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "lib/fsio.h"
 
 /* ENVELOPE_MAX as a size_t (the header's constant is an unsigned int). */
 #define SPOOL_ENV_MAX          ((size_t)ENVELOPE_MAX)
@@ -88,28 +89,6 @@ spool_pread_all(int fd, void *p, size_t n, off_t off)
 		c += r;
 		n -= (size_t)r;
 		off += r;
-	}
-	return 0;
-}
-
-/* fsync, retrying on EINTR. */
-static int
-spool_fsync(int fd)
-{
-	while (fsync(fd) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return 0;
-}
-
-/* fdatasync, retrying on EINTR. */
-static int
-spool_fdatasync(int fd)
-{
-	while (fdatasync(fd) < 0) {
-		if (errno != EINTR)
-			return -1;
 	}
 	return 0;
 }
@@ -196,7 +175,7 @@ spool_open(struct spool *s, const char *path)
 	    (s->corrupt_fd =
 		    spool_open_subdir(s->dir_fd, "corrupt", &created)) < 0)
 		goto fail;
-	if (created && spool_fsync(s->dir_fd) < 0)
+	if (created && fsio_fsync(s->dir_fd) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -333,7 +312,7 @@ spool_commit(struct spool *s, const char *qid, int fd, const struct envelope *e)
 		abort(); /* the buffer was sized for it */
 
 	if (spool_pwrite_all(fd, rec.data, rec.len, st.st_size) < 0 ||
-	    spool_fdatasync(fd) < 0 ||
+	    fsio_fdatasync(fd) < 0 ||
 	    spool_rename_noreplace(s->incoming_fd, qid, s->queue_fd, qid) < 0) {
 		saved = errno;
 		/*
@@ -355,7 +334,7 @@ spool_commit(struct spool *s, const char *qid, int fd, const struct envelope *e)
 int
 spool_sync(struct spool *s)
 {
-	return spool_fsync(s->queue_fd);
+	return fsio_fsync(s->queue_fd);
 }
 
 /*
@@ -534,7 +513,7 @@ spool_update(struct spool *s, const struct envelope *e)
 	if (fd < 0)
 		goto fail;
 	if (spool_pwrite_all(fd, rec.data, rec.len, 0) < 0 ||
-	    spool_fsync(fd) < 0) {
+	    fsio_fsync(fd) < 0) {
 		spool_close_keep_errno(fd);
 		goto fail_unlink;
 	}
@@ -543,7 +522,7 @@ spool_update(struct spool *s, const struct envelope *e)
 	if (renameat(s->queue_fd, tmp, s->queue_fd, stname) < 0)
 		goto fail_unlink;
 	buf_clear(&rec);
-	return spool_fsync(s->queue_fd);
+	return fsio_fsync(s->queue_fd);
 fail_unlink:
 	saved = errno;
 	(void)unlinkat(s->queue_fd, tmp, 0);
@@ -624,8 +603,8 @@ spool_quarantine(struct spool *s, const char *qid)
 	spool_name(stname, qid, ".st");
 	(void)spool_move_corrupt(s, qid);
 	(void)spool_move_corrupt(s, stname);
-	(void)spool_fsync(s->corrupt_fd);
-	(void)spool_fsync(s->queue_fd);
+	(void)fsio_fsync(s->corrupt_fd);
+	(void)fsio_fsync(s->queue_fd);
 }
 
 /* Opens a fresh directory stream on dfd (its own file offset). */

@@ -81,6 +81,21 @@ child_drop(const char *name, const char *uid_s, const char *gid_s,
 	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
+void
+proc_conf_replace(struct ipc_msg *m, struct bundle_conf *bc, bool *have)
+{
+	struct bundle b;
+	struct bundle_conf nbc;
+
+	proc_conf_from_msg(m, &b, &nbc);
+	bundle_free(&b);
+	if (*have)
+		bundle_conf_free(bc);
+	*bc = nbc;
+	*have = true;
+	log_set_level((enum log_level)bc->conf.log_level);
+}
+
 struct event_base *
 proc_event_base(void)
 {

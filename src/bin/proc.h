@@ -35,4 +35,12 @@ void proc_signals_ready(void);
 void proc_conf_from_msg(struct ipc_msg *m, struct bundle *b,
     struct bundle_conf *out);
 
+/*
+ * Child: replaces *bc (when *have) with the configuration of an IMSG_CONF
+ * message and sets the log level. Nothing may keep pointers into the old
+ * one's strings.
+ */
+void proc_conf_replace(struct ipc_msg *m, struct bundle_conf *bc,
+    bool *have);
+
 #endif

@@ -31,7 +31,7 @@ static struct {
 	struct workq *syncq;		/* one thread: new/ fsyncs */
 	struct ljob *pending, **pending_tail; /* delivered, await new/ sync */
 	struct ljob *syncing;		/* the batch being synced */
-	struct bundle_conf bc, old;
+	struct bundle_conf bc;
 	bool have_conf;
 	struct ipc_chan *queue;
 } L;
@@ -198,22 +198,14 @@ l_queue_closed(struct ipc_chan *ch, void *arg)
 static void
 l_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
-	struct bundle b;
 	char name[16];
 
 	(void)ch;
 	(void)arg;
 	switch (m->type) {
 	case IMSG_CONF:
-		/* Jobs in flight point into the old one: keep it a while. */
-		if (L.have_conf) {
-			bundle_conf_free(&L.old);
-			L.old = L.bc;
-		}
-		proc_conf_from_msg(m, &b, &L.bc);
-		bundle_free(&b);
-		L.have_conf = true;
-		log_set_level((enum log_level)L.bc.conf.log_level);
+		/* Jobs copy what they need from it: no pointers into it. */
+		proc_conf_replace(m, &L.bc, &L.have_conf);
 		if (L.wq == NULL) {
 			L.wq = workq_new(L.base,
 			    (int)L.bc.conf.local_concurrency);

@@ -19,7 +19,7 @@
 static struct {
 	struct event_base *base;
 	struct queue *queue;
-	struct bundle_conf bc, old;	/* old: kept until the next reload */
+	struct bundle_conf bc;
 	bool have_conf;
 	struct ipc_chan *smtp, *local;
 } Q;
@@ -178,20 +178,13 @@ q_local_closed(struct ipc_chan *ch, void *arg)
 static void
 q_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
-	struct bundle b;
 	char name[16];
 
 	(void)ch;
 	(void)arg;
 	switch (m->type) {
 	case IMSG_CONF:
-		if (Q.have_conf) {
-			bundle_conf_free(&Q.old);
-			Q.old = Q.bc;
-		}
-		proc_conf_from_msg(m, &b, &Q.bc);
-		bundle_free(&b);
-		log_set_level((enum log_level)Q.bc.conf.log_level);
+		proc_conf_replace(m, &Q.bc, &Q.have_conf);
 		if (Q.queue == NULL) {
 			Q.queue = queue_new(Q.base, &Q.bc.conf, Q.bc.tables,
 			    &q_ops, NULL);
@@ -200,7 +193,6 @@ q_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		} else {
 			queue_set_conf(Q.queue, &Q.bc.conf, Q.bc.tables);
 		}
-		Q.have_conf = true;
 		break;
 	case IMSG_PEER:
 		ipc_get_strn(m, name, sizeof(name));

@@ -405,23 +405,6 @@ queue_direct_start(struct queue *q, struct qtxn *t)
 	return true;
 }
 
-static void
-queue_direct_unlink_work(void *arg)
-{
-	struct qtxn *t = arg;
-
-	spool_abort(&t->q->spool, t->env.qid);
-}
-
-static void
-queue_direct_unlink_done(void *arg)
-{
-	struct qtxn *t = arg;
-
-	log_info("qid=%s removed", t->env.qid);
-	queue_txn_free(t);
-}
-
 /* The last direct delivery of t is back: acknowledge or commit. */
 static void
 queue_direct_end(struct queue *q, struct qtxn *t)
@@ -444,10 +427,12 @@ queue_direct_end(struct queue *q, struct qtxn *t)
 	    (unsigned long long)t->env.size, t->env.nrcpts);
 	if (!t->orphan)
 		q->ops->committed(q->arg, t->id, 0);
-	close(t->fd);
-	t->fd = -1;
-	workq_submit(q->wq, queue_direct_unlink_work, queue_direct_unlink_done,
-	    t);
+	/*
+	 * An unlink needs no sync and does not wait for the disk; a worker
+	 * thread round trip would cost more than it.
+	 */
+	spool_abort(&q->spool, t->env.qid);
+	queue_txn_free(t);
 }
 
 /* Records one direct delivery's outcome (see queue_delivery_result). */

@@ -351,6 +351,7 @@ queue_direct_start(struct queue *q, struct qtxn *t)
 {
 	unsigned limit = q->conf->local_concurrency * 4;
 	struct stat st;
+	char from[300];
 	size_t i;
 
 	if (!q->local_up || t->env.nrcpts == 0 ||
@@ -365,6 +366,10 @@ queue_direct_start(struct queue *q, struct qtxn *t)
 		return false;
 	t->env.size = (uint64_t)st.st_size;
 	t->state = QTXN_DIRECT;
+	log_escape(t->env.sender, strlen(t->env.sender), from, sizeof(from));
+	log_info("qid=%s from=<%s> size=%llu nrcpt=%zu delivering before "
+	    "acknowledgement", t->env.qid, from,
+	    (unsigned long long)t->env.size, t->env.nrcpts);
 	for (i = 0; i < t->env.nrcpts; i++) {
 		struct env_rcpt *r = &t->env.rcpts[i];
 		struct queue_delivery d;
@@ -409,7 +414,6 @@ queue_direct_start(struct queue *q, struct qtxn *t)
 static void
 queue_direct_end(struct queue *q, struct qtxn *t)
 {
-	char from[300];
 	size_t i;
 
 	for (i = 0; i < t->env.nrcpts; i++)
@@ -421,10 +425,8 @@ queue_direct_end(struct queue *q, struct qtxn *t)
 		workq_submit(q->wq, queue_commit_work, queue_commit_done, t);
 		return;
 	}
-	log_escape(t->env.sender, strlen(t->env.sender), from, sizeof(from));
-	log_info("qid=%s from=<%s> size=%llu nrcpt=%zu delivered before "
-	    "acknowledgement", t->env.qid, from,
-	    (unsigned long long)t->env.size, t->env.nrcpts);
+	log_info("qid=%s done (delivered before acknowledgement)",
+	    t->env.qid);
 	if (!t->orphan)
 		q->ops->committed(q->arg, t->id, 0);
 	/*

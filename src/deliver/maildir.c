@@ -15,12 +15,13 @@
  * configuration). Thread-safe: no static buffers, strerror_r, everything on
  * the caller's stack or heap.
  *
- * Errno mapping (maildir_errno_result): ENOTDIR, ELOOP, EACCES, EPERM,
- * EISDIR, ENAMETOOLONG, EINVAL, EMLINK and EXDEV are MAILDIR_PERMFAIL (the
- * path or its permissions are wrong and retrying will not fix it);
- * everything else, notably ENOSPC, EDQUOT, EIO, EAGAIN, EROFS, EMFILE,
- * ENOMEM and ESTALE, is MAILDIR_TEMPFAIL. Unknown errors retry, so the
- * queue's expiry turns a persistent one into a bounce eventually.
+ * Errno mapping (maildir_errno_result): every system error is
+ * MAILDIR_TEMPFAIL. A wrong permission, a file where a directory should be
+ * or a symlink we refuse to follow is a mistake a person can repair, and
+ * until then the message must wait in the queue, not be thrown away; the
+ * queue's lifetime turns a persistent failure into a bounce eventually.
+ * MAILDIR_PERMFAIL is kept for what no repair can fix: refused arguments
+ * (a CR or LF in an address, a malformed name).
  */
 #include "deliver/maildir.h"
 
@@ -52,24 +53,12 @@ struct maildir_ctx {
 	char name[NAME_MAX + 1];
 };
 
-/* Maps errno to a result (see the table at the top of this file). */
+/* Maps errno to a result (see the top of this file): always retry. */
 static enum maildir_result
 maildir_errno_result(int e)
 {
-	switch (e) {
-	case ENOTDIR:
-	case ELOOP:
-	case EACCES:
-	case EPERM:
-	case EISDIR:
-	case ENAMETOOLONG:
-	case EINVAL:
-	case EMLINK:
-	case EXDEV:
-		return MAILDIR_PERMFAIL;
-	default:
-		return MAILDIR_TEMPFAIL;
-	}
+	(void)e;
+	return MAILDIR_TEMPFAIL;
 }
 
 /*

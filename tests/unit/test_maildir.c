@@ -427,7 +427,7 @@ test_not_a_directory(void **state)
 	snprintf(p, sizeof(p), "%s/vmail", c->dir);
 	close(open(p, O_WRONLY | O_CREAT, 0600));
 	assert_int_equal(
-	    maildir_deliver(c->mdir, &m, err, sizeof(err)), MAILDIR_PERMFAIL);
+	    maildir_deliver(c->mdir, &m, err, sizeof(err)), MAILDIR_TEMPFAIL);
 	assert_true(strncmp(err, "maildir: ", 9) == 0);
 	assert_non_null(strstr(err, c->mdir));
 	assert_non_null(strstr(err, "Not a directory"));
@@ -437,7 +437,7 @@ test_not_a_directory(void **state)
 	snprintf(p, sizeof(p), "%s/md-file", c->dir);
 	close(open(p, O_WRONLY | O_CREAT, 0600));
 	assert_int_equal(
-	    maildir_deliver(p, &m, err, sizeof(err)), MAILDIR_PERMFAIL);
+	    maildir_deliver(p, &m, err, sizeof(err)), MAILDIR_TEMPFAIL);
 
 	/* tmp is a regular file. */
 	snprintf(p, sizeof(p), "%s/md1", c->dir);
@@ -445,7 +445,7 @@ test_not_a_directory(void **state)
 	snprintf(other, sizeof(other), "%s/md1/tmp", c->dir);
 	close(open(other, O_WRONLY | O_CREAT, 0600));
 	assert_int_equal(
-	    maildir_deliver(p, &m, err, sizeof(err)), MAILDIR_PERMFAIL);
+	    maildir_deliver(p, &m, err, sizeof(err)), MAILDIR_TEMPFAIL);
 	assert_non_null(strstr(err, "/tmp"));
 
 	/* new is a symlink to a directory elsewhere: never followed. */
@@ -456,7 +456,7 @@ test_not_a_directory(void **state)
 	snprintf(err, sizeof(err), "%s/md2/new", c->dir);
 	assert_int_equal(symlink(other, err), 0);
 	assert_int_equal(
-	    maildir_deliver(p, &m, err, sizeof(err)), MAILDIR_PERMFAIL);
+	    maildir_deliver(p, &m, err, sizeof(err)), MAILDIR_TEMPFAIL);
 	assert_int_equal(t_list(c->dir, "elsewhere", NULL, 0), 0);
 	assert_int_equal(t_list(p, "tmp", NULL, 0), 0);
 	close(fd);

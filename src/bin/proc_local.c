@@ -34,12 +34,13 @@ static struct {
 	struct bundle_conf bc;
 	bool have_conf;
 	struct ipc_chan *queue;
+	unsigned gen;			/* counts queue links */
 } L;
 
 struct ljob {
 	struct ljob *next;
 	uint64_t did;
-	struct ipc_chan *ch;	/* the queue link it came from */
+	unsigned gen;		/* the queue link it came from (L.gen) */
 	char qid[32];
 	char dir[4096];
 	char *sender, *dest;
@@ -67,7 +68,12 @@ l_report(struct ljob *j)
 	if (j->result != MAILDIR_OK)
 		log_warn("qid=%s to=<%s> maildir=%s: %s", j->qid, j->dest,
 		    j->dir, j->err);
-	if (j->ch == L.queue && L.queue != NULL) {
+	/*
+	 * Only to the queue that asked: a new queue process numbers its
+	 * deliveries afresh (a pointer comparison could match a new
+	 * channel at a reused address).
+	 */
+	if (j->gen == L.gen && L.queue != NULL) {
 		buf_init(&b, 1024);
 		ipc_put_u32(&b, (uint32_t)-(int)j->result);
 		ipc_put_str(&b, j->result == MAILDIR_OK ? NULL : j->err);
@@ -152,12 +158,13 @@ l_queue_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	struct ljob *j;
 	char domain[256], user[128];
 
+	(void)ch;
 	(void)arg;
 	if (m->type != IMSG_L_DELIVER || m->fd < 0)
 		fatalx("queue: unexpected message %u", m->type);
 	j = xcalloc(1, sizeof(*j));
 	j->did = m->id;
-	j->ch = ch;
+	j->gen = L.gen;
 	ipc_get_strn(m, j->qid, sizeof(j->qid));
 	snprintf(j->uniq, sizeof(j->uniq), "%s.%u", j->qid, ipc_get_u32(m));
 	ipc_get_strn(m, domain, sizeof(domain));
@@ -220,6 +227,7 @@ l_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 			fatalx("parent: bad peer message");
 		if (L.queue != NULL)
 			ipc_chan_free(L.queue);
+		L.gen++;
 		L.queue = ipc_chan_new(L.base, m->fd, "queue", l_queue_recv,
 		    l_queue_closed, NULL);
 		break;

@@ -57,6 +57,7 @@ static bool
 q_deliver(void *arg, uint64_t did, const struct queue_delivery *d, int fd)
 {
 	struct buf b;
+	bool ok;
 
 	(void)arg;
 	if (Q.local == NULL)
@@ -71,9 +72,9 @@ q_deliver(void *arg, uint64_t did, const struct queue_delivery *d, int fd)
 	ipc_put_u64(&b, (uint64_t)d->arrival);
 	ipc_put_u64(&b, d->content_len);
 	ipc_put_u32(&b, d->check_dup);
-	ipc_send(Q.local, IMSG_L_DELIVER, did, fd, &b);
+	ok = ipc_send(Q.local, IMSG_L_DELIVER, did, fd, &b) == 0;
 	buf_clear(&b);
-	return true;
+	return ok;
 }
 
 static const struct queue_ops q_ops = { q_created, q_committed, q_deliver };

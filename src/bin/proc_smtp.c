@@ -146,6 +146,7 @@ smtp_sigterm(evutil_socket_t sig, short what, void *arg)
 static void
 smtp_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
+	struct ipc_chan *old;
 	char name[16];
 	uint32_t idx;
 
@@ -167,12 +168,14 @@ smtp_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		ipc_get_end(m);
 		if (strcmp(name, "queue") != 0 || m->fd < 0)
 			fatalx("parent: unexpected peer %s", name);
-		if (S.queue != NULL) {
-			ipc_chan_free(S.queue);
-			smtpd_server_queue_lost(S.srv);
-		}
+		old = S.queue;
+		/* New first: sessions failed below may start again at once. */
 		S.queue = ipc_chan_new(S.base, m->fd, "queue", smtp_queue_recv,
 		    smtp_queue_closed, NULL);
+		if (old != NULL) {
+			ipc_chan_free(old);
+			smtpd_server_queue_lost(S.srv);
+		}
 		break;
 	default:
 		fatalx("parent: unexpected message %u", m->type);

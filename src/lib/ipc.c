@@ -27,6 +27,7 @@ struct ipc_out {
 struct ipc_chan {
 	int fd;
 	struct event *rev, *wev;
+	struct event *cev;		/* runs close_cb from the loop */
 	struct ipc_out *head, **tail;
 	ipc_recv_cb recv;
 	ipc_close_cb close_cb;
@@ -61,6 +62,11 @@ ipc_get_le(const unsigned char *p, size_t n)
 	return v;
 }
 
+/*
+ * The channel is broken. The owner hears of it from the loop, never from
+ * inside the ipc_send() or callback that found out: callers half-way
+ * through their own work must not see the world change under them.
+ */
 static void
 ipc_fail(struct ipc_chan *ch)
 {
@@ -69,6 +75,16 @@ ipc_fail(struct ipc_chan *ch)
 	ch->dead = true;
 	event_del(ch->rev);
 	event_del(ch->wev);
+	event_active(ch->cev, EV_TIMEOUT, 0);
+}
+
+static void
+ipc_close_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct ipc_chan *ch = arg;
+
+	(void)fd;
+	(void)what;
 	if (ch->close_cb)
 		ch->close_cb(ch, ch->arg);
 }
@@ -212,6 +228,7 @@ ipc_chan_new(struct event_base *base, int fd, const char *peer_name,
 	snprintf(ch->peer, sizeof(ch->peer), "%s", peer_name);
 	ch->rev = event_new(base, fd, EV_READ | EV_PERSIST, ipc_read_cb, ch);
 	ch->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, ipc_write_cb, ch);
+	ch->cev = event_new(base, -1, 0, ipc_close_fire, ch);
 	event_add(ch->rev, NULL);
 	return ch;
 }
@@ -224,6 +241,7 @@ ipc_chan_release(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	event_free(ch->cev);
 	event_free(ch->rev);
 	event_free(ch->wev);
 	for (o = ch->head; o != NULL; o = next) {
@@ -246,6 +264,7 @@ ipc_chan_free(struct ipc_chan *ch)
 	 */
 	event_del(ch->rev);
 	event_del(ch->wev);
+	event_del(ch->cev);	/* the owner knows: no close_cb any more */
 	ch->dead = true;
 	if (ch->fd >= 0)
 		close(ch->fd);
@@ -286,7 +305,7 @@ ipc_send(struct ipc_chan *ch, uint32_t type, uint64_t id, int fd,
 	ch->tail = &o->next;
 	if (ch->head == o)
 		ipc_flush(ch);
-	return 0;
+	return ch->dead ? -1 : 0;
 }
 
 void

@@ -32,7 +32,10 @@ struct ipc_msg {
 
 typedef void (*ipc_recv_cb)(struct ipc_chan *ch, struct ipc_msg *m,
     void *arg);
-/* Called once when the peer closed the channel or it failed. */
+/*
+ * Called once, from the event loop, when the peer closed the channel or a
+ * send failed (not from inside ipc_send or another callback of ch).
+ */
 typedef void (*ipc_close_cb)(struct ipc_chan *ch, void *arg);
 
 /* Creates a SOCK_SEQPACKET socketpair (close-on-exec). 0 or -1/errno. */
@@ -52,7 +55,8 @@ const char *ipc_chan_peer(const struct ipc_chan *ch);
 /*
  * Queues a message (payload may be NULL; fd -1 for none; the fd is
  * duplicated, the caller keeps its own). Never blocks: messages wait in
- * memory while the socket is full. 0, or -1 if the channel is closed.
+ * memory while the socket is full. 0, or -1 if the channel is broken (its
+ * close callback then follows from the loop).
  */
 int ipc_send(struct ipc_chan *ch, uint32_t type, uint64_t id, int fd,
     const struct buf *payload);

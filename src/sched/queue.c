@@ -630,9 +630,15 @@ queue_send(struct queue *q, struct qmsg *m, unsigned idx)
 	int fd;
 
 	if (spool_open_content(&q->spool, m->env.qid, &fd) != 0) {
+		/* This message only: retry it later, go on with others. */
 		log_err("qid=%s cannot open content: %s", m->env.qid,
 		    strerror(errno));
-		return false;
+		r->attempts++;
+		r->next_try = (int64_t)time(NULL) +
+		    queue_backoff(q->conf, r->attempts);
+		envelope_set_str(&r->last_error, "cannot open queue file");
+		m->dirty = true;
+		return true;
 	}
 	qd = xcalloc(1, sizeof(*qd));
 	qd->did = ++q->next_did;

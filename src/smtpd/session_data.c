@@ -208,6 +208,14 @@ smtpd_session_created(struct smtpd_session *s, int status, const char *qid,
 		return;
 	}
 	s->wait = SMTPD_W_NONE;
+	if (s->state == SMTPD_S_CLOSING) {
+		/* A last reply (timeout, shutdown) went out meanwhile. */
+		if (fd >= 0)
+			close(fd);
+		if (status == 0)
+			smtpd_queue_abort(s->id);
+		return;
+	}
 	if (status != 0) {
 		if (fd >= 0)
 			close(fd);
@@ -403,6 +411,8 @@ smtpd_session_committed(struct smtpd_session *s, int status)
 	if (s->wait != SMTPD_W_COMMIT)
 		return;
 	s->wait = SMTPD_W_NONE;
+	if (s->state == SMTPD_S_CLOSING)
+		return;		/* the client was told goodbye already */
 	if (status != 0) {
 		log_warn("session=%llx client=%s qid=%s commit failed: %s",
 		    (unsigned long long)s->id, s->addr, s->qid,

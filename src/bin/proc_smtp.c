@@ -242,15 +242,33 @@ smtpd_queue_create(const struct smtpd_queue_req *req)
 	buf_clear(&b);
 }
 
+static void
+smtp_commit_failed(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t *id = arg;
+	struct smtpd_session *s = smtpd_server_find(S.srv, *id);
+
+	(void)fd;
+	(void)what;
+	if (s != NULL)
+		smtpd_session_committed(s, EIO);
+	free(id);
+}
+
 void
 smtpd_queue_commit(uint64_t id)
 {
-	if (S.queue == NULL || ipc_send(S.queue, IMSG_Q_COMMIT, id, -1,
-	    NULL) != 0) {
-		struct smtpd_session *s = smtpd_server_find(S.srv, id);
-		if (s != NULL)
-			smtpd_session_committed(s, EIO);
+	uint64_t *p;
+
+	if (S.queue != NULL) {
+		/* A broken channel's close callback fails the session. */
+		ipc_send(S.queue, IMSG_Q_COMMIT, id, -1, NULL);
+		return;
 	}
+	/* Answer from the loop, not from inside the session. */
+	p = xmalloc(sizeof(*p));
+	*p = id;
+	event_base_once(S.base, -1, EV_TIMEOUT, smtp_commit_failed, p, NULL);
 }
 
 void

@@ -192,8 +192,12 @@ smtp_parent_closed(struct ipc_chan *ch, void *arg)
 
 /* ---- the smtpd_queue_* calls of smtpd.h, sent over IPC ---- */
 
+/*
+ * There is no queue to ask: the session's request fails, from the loop
+ * (never from inside the session that is asking).
+ */
 static void
-smtp_create_failed(evutil_socket_t fd, short what, void *arg)
+smtp_queue_failed_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t *id = arg;
 	struct smtpd_session *s = smtpd_server_find(S.srv, *id);
@@ -201,8 +205,17 @@ smtp_create_failed(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (s != NULL)
-		smtpd_session_created(s, EAGAIN, "", -1);
+		smtpd_session_queue_failed(s);
 	free(id);
+}
+
+static void
+smtp_queue_failed_later(uint64_t id)
+{
+	uint64_t *p = xmalloc(sizeof(*p));
+
+	*p = id;
+	event_base_once(S.base, -1, EV_TIMEOUT, smtp_queue_failed_cb, p, NULL);
 }
 
 void
@@ -213,11 +226,7 @@ smtpd_queue_create(const struct smtpd_queue_req *req)
 	unsigned i;
 
 	if (S.queue == NULL) {
-		/* Answer from the loop, not from inside the session. */
-		uint64_t *id = xmalloc(sizeof(*id));
-		*id = req->id;
-		event_base_once(S.base, -1, EV_TIMEOUT, smtp_create_failed, id,
-		    NULL);
+		smtp_queue_failed_later(req->id);
 		return;
 	}
 	buf_init(&b, IPC_MSG_MAX - 64);
@@ -242,33 +251,14 @@ smtpd_queue_create(const struct smtpd_queue_req *req)
 	buf_clear(&b);
 }
 
-static void
-smtp_commit_failed(evutil_socket_t fd, short what, void *arg)
-{
-	uint64_t *id = arg;
-	struct smtpd_session *s = smtpd_server_find(S.srv, *id);
-
-	(void)fd;
-	(void)what;
-	if (s != NULL)
-		smtpd_session_committed(s, EIO);
-	free(id);
-}
-
 void
 smtpd_queue_commit(uint64_t id)
 {
-	uint64_t *p;
-
-	if (S.queue != NULL) {
-		/* A broken channel's close callback fails the session. */
+	/* A broken channel's close callback fails the session later. */
+	if (S.queue != NULL)
 		ipc_send(S.queue, IMSG_Q_COMMIT, id, -1, NULL);
-		return;
-	}
-	/* Answer from the loop, not from inside the session. */
-	p = xmalloc(sizeof(*p));
-	*p = id;
-	event_base_once(S.base, -1, EV_TIMEOUT, smtp_commit_failed, p, NULL);
+	else
+		smtp_queue_failed_later(id);
 }
 
 void

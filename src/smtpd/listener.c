@@ -276,8 +276,8 @@ smtpd_server_shutdown(struct smtpd_server *srv)
 	smtpd_server_each(srv, smtpd_shutdown_one);
 }
 
-static void
-smtpd_queue_lost_one(struct smtpd_session *s)
+void
+smtpd_session_queue_failed(struct smtpd_session *s)
 {
 	if (s->wait == SMTPD_W_CREATE)
 		smtpd_session_created(s, EIO, "", -1);
@@ -292,5 +292,5 @@ smtpd_queue_lost_one(struct smtpd_session *s)
 void
 smtpd_server_queue_lost(struct smtpd_server *srv)
 {
-	smtpd_server_each(srv, smtpd_queue_lost_one);
+	smtpd_server_each(srv, smtpd_session_queue_failed);
 }

@@ -93,5 +93,7 @@ void smtpd_session_created(struct smtpd_session *s, int status,
 void smtpd_session_committed(struct smtpd_session *s, int status);
 /* The queue went away: every waiting session fails its transaction. */
 void smtpd_server_queue_lost(struct smtpd_server *srv);
+/* The same for one session (no queue to ask; call it from the loop). */
+void smtpd_session_queue_failed(struct smtpd_session *s);
 
 #endif

@@ -118,7 +118,8 @@ def test_authzid_in_gs2_header():
     c = ScramClient("user", "pencil", authzid="ad,min", nonce="abc")
     assert c.client_first() == "n,a=ad=2Cmin,n=user,r=abc"
     final = c.client_final("r=abcdef,s=QUJDRA==,i=4096")
-    assert final.startswith("c=%s,r=abcdef,p=" % b64encode_str("n,a=ad=2Cmin,"))
+    want = "c=%s,r=abcdef,p=" % b64encode_str("n,a=ad=2Cmin,")
+    assert final.startswith(want)
 
 
 def test_flag_y():

@@ -477,7 +477,8 @@ bool
 sasl_scram_nonce_ok(
     const struct sasl_scram_final *f, struct span cnonce, struct span snonce)
 {
-	if (cnonce.n == 0 || snonce.n == 0 || f->nonce.n != cnonce.n + snonce.n)
+	if (cnonce.n == 0 || snonce.n == 0 || f->nonce.n < cnonce.n ||
+	    f->nonce.n - cnonce.n != snonce.n)
 		return false;
 	return memcmp(f->nonce.p, cnonce.p, cnonce.n) == 0 &&
 	       memcmp(f->nonce.p + cnonce.n, snonce.p, snonce.n) == 0;

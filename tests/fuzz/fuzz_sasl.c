@@ -36,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_CHECK(cond)                                                       \
 	do {                                                                   \
 		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-			    __LINE__, #cond);                                  \
+			(void)fprintf(stderr, "%s:%d: check failed: %s\n",     \
+			    __FILE__, __LINE__, #cond);                        \
 			abort();                                               \
 		}                                                              \
 	} while (0)

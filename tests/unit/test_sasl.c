@@ -79,13 +79,20 @@ show(const char *s, size_t n)
 		if (c >= 32 && c < 127 && c != '\\') {
 			out[o++] = (char)c;
 		} else {
-			snprintf(out + o, sizeof(out) - o, "\\x%02x", c);
+			(void)snprintf(out + o, sizeof(out) - o, "\\x%02x", c);
 			o += 4;
 		}
 	}
 	out[o] = '\0';
 	return out;
 }
+
+/* snprintf into an array that fails the test instead of truncating. */
+#define MSGF(arr, ...)                                                         \
+	do {                                                                   \
+		int msgf_n = snprintf(arr, sizeof(arr), __VA_ARGS__);          \
+		assert_true(msgf_n >= 0 && (size_t)msgf_n < sizeof(arr));      \
+	} while (0)
 
 static bool
 span_is(struct span s, const char *lit)
@@ -557,37 +564,37 @@ test_first_limits(void **state)
 
 	(void)state;
 	/* 255 octets decoded: plain, escaped (765 on the wire), UTF-8 */
-	snprintf(msg, sizeof(msg), "n,,n=%s,r=x", rep("u", 255));
+	MSGF(msg, "n,,n=%s,r=x", rep("u", 255));
 	assert_int_equal(first_parse_str(msg, &f), OK);
 	assert_int_equal(strlen(f.user), 255);
-	snprintf(msg, sizeof(msg), "n,,n=%s,r=x", rep("=2C", 255));
+	MSGF(msg, "n,,n=%s,r=x", rep("=2C", 255));
 	assert_int_equal(first_parse_str(msg, &f), OK);
 	assert_string_equal(f.user, rep(",", 255));
-	snprintf(msg, sizeof(msg), "n,,n=%sx,r=x", rep("\xc3\xa9", 127));
+	MSGF(msg, "n,,n=%sx,r=x", rep("\xc3\xa9", 127));
 	assert_int_equal(first_parse_str(msg, &f), OK);
 	assert_int_equal(strlen(f.user), 255);
-	snprintf(msg, sizeof(msg), "n,a=%s,n=u,r=x", rep("=3D", 255));
+	MSGF(msg, "n,a=%s,n=u,r=x", rep("=3D", 255));
 	assert_int_equal(first_parse_str(msg, &f), OK);
 	assert_string_equal(f.authzid, rep("=", 255));
 	/* 256 are too many, however they are spelt */
-	snprintf(msg, sizeof(msg), "n,,n=%s,r=x", rep("u", 256));
+	MSGF(msg, "n,,n=%s,r=x", rep("u", 256));
 	assert_int_equal(first_parse_str(msg, &f), SYN);
-	snprintf(msg, sizeof(msg), "n,,n=%s,r=x", rep("=2C", 256));
+	MSGF(msg, "n,,n=%s,r=x", rep("=2C", 256));
 	assert_int_equal(first_parse_str(msg, &f), SYN);
-	snprintf(msg, sizeof(msg), "n,,n=%s,r=x", rep("\xc3\xa9", 128));
+	MSGF(msg, "n,,n=%s,r=x", rep("\xc3\xa9", 128));
 	assert_int_equal(first_parse_str(msg, &f), SYN);
 	/* a 3-octet character that would cross the limit */
-	snprintf(msg, sizeof(msg), "n,,n=%s\xe2\x82\xac,r=x", rep("u", 253));
+	MSGF(msg, "n,,n=%s\xe2\x82\xac,r=x", rep("u", 253));
 	assert_int_equal(first_parse_str(msg, &f), SYN);
-	snprintf(msg, sizeof(msg), "n,,n=%s\xe2\x82\xac,r=x", rep("u", 252));
+	MSGF(msg, "n,,n=%s\xe2\x82\xac,r=x", rep("u", 252));
 	assert_int_equal(first_parse_str(msg, &f), OK);
-	snprintf(msg, sizeof(msg), "n,a=%s,n=u,r=x", rep("a", 256));
+	MSGF(msg, "n,a=%s,n=u,r=x", rep("a", 256));
 	assert_int_equal(first_parse_str(msg, &f), SYN);
 	/* client nonce: 255 octets */
-	snprintf(msg, sizeof(msg), "n,,n=u,r=%s", rep("N", 255));
+	MSGF(msg, "n,,n=u,r=%s", rep("N", 255));
 	assert_int_equal(first_parse_str(msg, &f), OK);
 	assert_int_equal(f.cnonce.n, 255);
-	snprintf(msg, sizeof(msg), "n,,n=u,r=%s", rep("N", 256));
+	MSGF(msg, "n,,n=u,r=%s", rep("N", 256));
 	assert_int_equal(first_parse_str(msg, &f), SYN);
 }
 
@@ -769,11 +776,11 @@ test_final_limits(void **state)
 	/* a c= value of 1024 decoded octets is looked at, 1025 is not */
 	memset(raw, 'x', sizeof(raw));
 	base64_encode(raw, 1024, c64);
-	snprintf(msg, sizeof(msg), "c=%s,r=a,p=" P44, c64);
+	MSGF(msg, "c=%s,r=a,p=" P44, c64);
 	assert_int_equal(final_run(msg, strlen(msg), &f, &buf), OK);
 	free(buf);
 	base64_encode(raw, 1025, c64);
-	snprintf(msg, sizeof(msg), "c=%s,r=a,p=" P44, c64);
+	MSGF(msg, "c=%s,r=a,p=" P44, c64);
 	assert_int_equal(final_run(msg, strlen(msg), &f, &buf), SYN);
 	free(buf);
 }
@@ -881,7 +888,7 @@ test_cbind_ok(void **state)
 		struct sasl_scram_final f2;
 		char fin[300];
 
-		snprintf(fin, sizeof(fin), "c=%s,r=xyz,p=" P44, tc->c64);
+		MSGF(fin, "c=%s,r=xyz,p=" P44, tc->c64);
 		parse_pair(tc->first, fin, &f1, &f2);
 		if (sasl_scram_cbind_ok(&f2, &f1, tc->cb, tc->cblen) != tc->ok)
 			fail_msg("cbind case %zu: want %d", i, tc->ok);

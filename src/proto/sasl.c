@@ -98,9 +98,11 @@
 #include "lib/utf8.h"
 #include "proto/base64.h"
 
-/* Largest decoded c= value we look at: a gs2-header with the longest
+/*
+ * Largest decoded c= value we look at: a gs2-header with the longest
  * escaped authzid (3 * 255) and "p=tls-exporter", plus 32 octets of
- * tls-exporter data, fits with room to spare. */
+ * tls-exporter data, fits with room to spare.
+ */
 #define SASL_CBIND_INPUT_MAX 1024
 
 const char *

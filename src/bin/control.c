@@ -586,7 +586,9 @@ control_request(const char *state_dir, const char *request, FILE *out,
 			    CONTROL_CLIENT_TIMEOUT);
 			goto out;
 		}
-		n = read(fd, chunk, sizeof(chunk));
+		/* Never more than a line's room: in.len < CONTROL_LINE_MAX. */
+		n = read(fd, chunk, sizeof(chunk) < CONTROL_LINE_MAX - in.len ?
+		    sizeof(chunk) : CONTROL_LINE_MAX - in.len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -620,6 +622,10 @@ control_request(const char *state_dir, const char *request, FILE *out,
 		if (done && in.len > 0) {
 			snprintf(err, errsz, "%s: data after the status line",
 			    path);
+			goto out;
+		}
+		if (in.len == CONTROL_LINE_MAX) {
+			snprintf(err, errsz, "%s: reply line too long", path);
 			goto out;
 		}
 	}

@@ -30,15 +30,16 @@ cmd_queue_usage(void)
  * Returns the number of positional words, or -1 on a usage error.
  */
 static int
-cmd_queue_args(int argc, char **argv, const char **config, const char **pos,
-    int maxpos)
+cmd_queue_args(
+    int argc, char **argv, const char **config, const char **pos, int maxpos)
 {
 	int i, n = 0;
 
 	*config = NULL;
 	for (i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "--config") == 0 ||
-		    strcmp(argv[i], "-c") == 0) && i + 1 < argc)
+			strcmp(argv[i], "-c") == 0) &&
+		    i + 1 < argc)
 			*config = argv[++i];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			*config = argv[i] + 9;
@@ -81,9 +82,8 @@ cmd_queue_main(int argc, char **argv)
 	static const struct {
 		const char *verb;
 		bool id;
-	} verbs[] = { { "list", false }, { "show", true },
-		{ "delete", true }, { "hold", true }, { "release", true },
-		{ "flush", false } };
+	} verbs[] = {{"list", false}, {"show", true}, {"delete", true},
+	    {"hold", true}, {"release", true}, {"flush", false}};
 	const char *config, *pos[2];
 	char request[128], err[256];
 	struct control_req req;
@@ -98,12 +98,15 @@ cmd_queue_main(int argc, char **argv)
 	if (i == sizeof(verbs) / sizeof(verbs[0]) || n != (verbs[i].id ? 2 : 1))
 		return cmd_queue_usage();
 	if (snprintf(request, sizeof(request), "queue %s%s%s", pos[0],
-	    n == 2 ? " " : "", n == 2 ? pos[1] : "") >= (int)sizeof(request) ||
-	    control_parse(request, strlen(request), &req, err,
-	    sizeof(err)) != 0) {
+		n == 2 ? " " : "",
+		n == 2 ? pos[1] : "") >= (int)sizeof(request) ||
+	    control_parse(request, strlen(request), &req, err, sizeof(err)) !=
+		0) {
 		/* Only the ID can be wrong here. */
-		fprintf(stderr, "petrel: '%.64s' is not a queue ID (16 "
-		    "characters 0-9 A-F)\n", pos[1]);
+		fprintf(stderr,
+		    "petrel: '%.64s' is not a queue ID (16 "
+		    "characters 0-9 A-F)\n",
+		    pos[1]);
 		return 2;
 	}
 	return cmd_queue_send(config, request);

@@ -32,8 +32,8 @@
 #include "lib/span.h"
 #include "lib/xalloc.h"
 
-#define CONTROL_CLIENT_TIMEOUT 60	/* seconds the client waits */
-#define CONTROL_ACCEPT_BATCH   16	/* connections per accept callback */
+#define CONTROL_CLIENT_TIMEOUT 60 /* seconds the client waits */
+#define CONTROL_ACCEPT_BATCH   16 /* connections per accept callback */
 
 /* ---- requests ---- */
 
@@ -42,12 +42,12 @@ static const struct {
 	enum control_verb verb;
 	bool qid;
 } control_queue_verbs[] = {
-	{ "list", CONTROL_QUEUE_LIST, false },
-	{ "show", CONTROL_QUEUE_SHOW, true },
-	{ "delete", CONTROL_QUEUE_DELETE, true },
-	{ "hold", CONTROL_QUEUE_HOLD, true },
-	{ "release", CONTROL_QUEUE_RELEASE, true },
-	{ "flush", CONTROL_QUEUE_FLUSH, false },
+    {"list", CONTROL_QUEUE_LIST, false},
+    {"show", CONTROL_QUEUE_SHOW, true},
+    {"delete", CONTROL_QUEUE_DELETE, true},
+    {"hold", CONTROL_QUEUE_HOLD, true},
+    {"release", CONTROL_QUEUE_RELEASE, true},
+    {"flush", CONTROL_QUEUE_FLUSH, false},
 };
 
 static bool
@@ -57,8 +57,8 @@ control_word_is(struct span w, const char *lit)
 }
 
 int
-control_parse(const char *line, size_t len, struct control_req *out,
-    char *err, size_t errsz)
+control_parse(const char *line, size_t len, struct control_req *out, char *err,
+    size_t errsz)
 {
 	struct span w[4];
 	size_t nw = 0, i, start = 0;
@@ -68,19 +68,21 @@ control_parse(const char *line, size_t len, struct control_req *out,
 	for (i = 0; i <= len; i++) {
 		if (i == len || line[i] == ' ') {
 			if (i == start) {
-				snprintf(err, errsz, "malformed request "
+				snprintf(err, errsz,
+				    "malformed request "
 				    "(empty word)");
 				return -1;
 			}
 			if (nw == sizeof(w) / sizeof(w[0])) {
-				snprintf(err, errsz, "unknown request (too "
+				snprintf(err, errsz,
+				    "unknown request (too "
 				    "many words)");
 				return -1;
 			}
 			w[nw++] = span_make(line + start, i - start);
 			start = i + 1;
 		} else if ((unsigned char)line[i] < 0x21 ||
-		    (unsigned char)line[i] > 0x7e) {
+			   (unsigned char)line[i] > 0x7e) {
 			snprintf(err, errsz, "malformed request (byte 0x%02X)",
 			    (unsigned char)line[i]);
 			return -1;
@@ -92,7 +94,8 @@ control_parse(const char *line, size_t len, struct control_req *out,
 	}
 	if (nw >= 2 && control_word_is(w[0], "queue")) {
 		for (i = 0; i < sizeof(control_queue_verbs) /
-		    sizeof(control_queue_verbs[0]); i++) {
+				    sizeof(control_queue_verbs[0]);
+		     i++) {
 			if (!control_word_is(w[1], control_queue_verbs[i].word))
 				continue;
 			out->verb = control_queue_verbs[i].verb;
@@ -110,14 +113,15 @@ control_parse(const char *line, size_t len, struct control_req *out,
 					return 0;
 			}
 			out->qid[0] = '\0';
-			snprintf(err, errsz, "'%.*s' is not a queue ID (16 "
-			    "characters 0-9 A-F)", w[2].n > 64 ? 64 :
-			    (int)w[2].n, w[2].p);
+			snprintf(err, errsz,
+			    "'%.*s' is not a queue ID (16 "
+			    "characters 0-9 A-F)",
+			    w[2].n > 64 ? 64 : (int)w[2].n, w[2].p);
 			return -1;
 		}
 	}
-	snprintf(err, errsz, "unknown request '%.*s'", len > 64 ? 64 :
-	    (int)len, line);
+	snprintf(err, errsz, "unknown request '%.*s'", len > 64 ? 64 : (int)len,
+	    line);
 	return -1;
 }
 
@@ -130,8 +134,9 @@ control_format(const struct control_req *req, char *out, size_t outsz)
 		snprintf(out, outsz, "reload");
 		return;
 	}
-	for (i = 0; i < sizeof(control_queue_verbs) /
-	    sizeof(control_queue_verbs[0]); i++) {
+	for (i = 0;
+	     i < sizeof(control_queue_verbs) / sizeof(control_queue_verbs[0]);
+	     i++) {
 		if (control_queue_verbs[i].verb != req->verb)
 			continue;
 		snprintf(out, outsz, "queue %s%s%s",
@@ -184,7 +189,7 @@ static struct {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct control_conn *conns;
 	unsigned nconns;
-} control_srv = { .fd = -1 };
+} control_srv = {.fd = -1};
 
 /* Best effort: the status line into a fresh socket's empty buffer. */
 static void
@@ -196,8 +201,8 @@ control_answer_now(int fd, int status, const char *err)
 	buf_init(&b, 2048);
 	control_put_status(&b, status, err);
 	while (off < b.len) {
-		ssize_t n = send(fd, b.data + off, b.len - off,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = send(
+		    fd, b.data + off, b.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -235,8 +240,9 @@ control_handle(struct control_conn *c, size_t linelen)
 	}
 	control_format(&req, line, sizeof(line));
 	/* Changes are logged for the record; looking only at debug level. */
-	log_msg(req.verb == CONTROL_QUEUE_LIST || req.verb ==
-	    CONTROL_QUEUE_SHOW ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+	log_msg(req.verb == CONTROL_QUEUE_LIST || req.verb == CONTROL_QUEUE_SHOW
+		    ? LOG_LVL_DEBUG
+		    : LOG_LVL_INFO,
 	    "control: uid=%ld request=\"%s\"", c->uid, line);
 	if (req.verb == CONTROL_RELOAD) {
 		int r = control_srv.ops->reload(err, sizeof(err));
@@ -258,14 +264,15 @@ control_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if ((what & EV_TIMEOUT) || now.tv_sec > c->deadline.tv_sec) {
-		control_answer_now(c->fd, -1, "no request within the time "
+		control_answer_now(c->fd, -1,
+		    "no request within the time "
 		    "limit");
 		control_conn_free(c);
 		return;
 	}
 	n = read(fd, c->buf + c->len, sizeof(c->buf) - c->len);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN ||
-	    errno == EWOULDBLOCK))
+	if (n < 0 &&
+	    (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n <= 0) {
 		/* Gone before a whole request: nobody to answer. */
@@ -291,7 +298,7 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	for (i = 0; i < CONTROL_ACCEPT_BATCH; i++) {
-		struct timeval tv = { CONTROL_TIMEOUT, 0 };
+		struct timeval tv = {CONTROL_TIMEOUT, 0};
 		struct control_conn *c;
 		struct ucred cr;
 		socklen_t crlen = sizeof(cr);
@@ -302,12 +309,12 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warn("control: accept: %s",
-				    strerror(errno));
+				log_warn(
+				    "control: accept: %s", strerror(errno));
 			return;
 		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) !=
-		    0 || crlen != sizeof(cr) ||
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0 ||
+		    crlen != sizeof(cr) ||
 		    (cr.uid != 0 && cr.uid != geteuid())) {
 			log_warn("control: refused a client uid=%ld",
 			    crlen == sizeof(cr) ? (long)cr.uid : -1L);
@@ -315,7 +322,8 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			continue;
 		}
 		if (control_srv.nconns >= CONTROL_CONN_MAX) {
-			control_answer_now(fd, -1, "too many control "
+			control_answer_now(fd, -1,
+			    "too many control "
 			    "connections; try again");
 			close(fd);
 			continue;
@@ -381,8 +389,8 @@ control_listen(struct event_base *base, const char *state_dir,
 	mode_t old;
 	int fd;
 
-	if (control_socket_path(state_dir, control_srv.path,
-	    sizeof(control_srv.path)) != 0) {
+	if (control_socket_path(
+		state_dir, control_srv.path, sizeof(control_srv.path)) != 0) {
 		snprintf(err, errsz, "%s/%s: path too long for a socket",
 		    state_dir, CONTROL_SOCKET_NAME);
 		return -1;
@@ -390,13 +398,15 @@ control_listen(struct event_base *base, const char *state_dir,
 	/* A live socket means another petrel uses this state directory. */
 	if ((fd = control_connect(control_srv.path)) >= 0) {
 		close(fd);
-		snprintf(err, errsz, "%s: another petrel is running with this "
-		    "state directory", control_srv.path);
+		snprintf(err, errsz,
+		    "%s: another petrel is running with this "
+		    "state directory",
+		    control_srv.path);
 		return -1;
 	}
 	if (unlink(control_srv.path) != 0 && errno != ENOENT) {
-		snprintf(err, errsz, "%s: %s", control_srv.path,
-		    strerror(errno));
+		snprintf(
+		    err, errsz, "%s: %s", control_srv.path, strerror(errno));
 		return -1;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -410,16 +420,16 @@ control_listen(struct event_base *base, const char *state_dir,
 	/* Never reachable by others, not even for a moment. */
 	old = umask(0177);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		snprintf(err, errsz, "%s: %s", control_srv.path,
-		    strerror(errno));
+		snprintf(
+		    err, errsz, "%s: %s", control_srv.path, strerror(errno));
 		umask(old);
 		close(fd);
 		return -1;
 	}
 	umask(old);
 	if (chmod(control_srv.path, 0600) != 0 || listen(fd, 64) != 0) {
-		snprintf(err, errsz, "%s: %s", control_srv.path,
-		    strerror(errno));
+		snprintf(
+		    err, errsz, "%s: %s", control_srv.path, strerror(errno));
 		(void)unlink(control_srv.path);
 		close(fd);
 		return -1;
@@ -427,8 +437,8 @@ control_listen(struct event_base *base, const char *state_dir,
 	control_srv.base = base;
 	control_srv.ops = ops;
 	control_srv.fd = fd;
-	control_srv.ev = event_new(base, fd, EV_READ | EV_PERSIST,
-	    control_accept_cb, NULL);
+	control_srv.ev =
+	    event_new(base, fd, EV_READ | EV_PERSIST, control_accept_cb, NULL);
 	event_add(control_srv.ev, NULL);
 	log_info("control socket %s", control_srv.path);
 	return 0;
@@ -471,7 +481,7 @@ void
 control_reply(struct event_base *base, int fd, const struct buf *lines,
     int status, const char *err)
 {
-	struct timeval tv = { CONTROL_REPLY_TIMEOUT, 0 };
+	struct timeval tv = {CONTROL_REPLY_TIMEOUT, 0};
 	struct bufferevent *bev;
 	struct evbuffer *o;
 	struct buf st;
@@ -479,7 +489,7 @@ control_reply(struct event_base *base, int fd, const struct buf *lines,
 
 	if (evutil_make_socket_nonblocking(fd) != 0 ||
 	    (bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)) ==
-	    NULL) {
+		NULL) {
 		close(fd);
 		return;
 	}
@@ -489,8 +499,8 @@ control_reply(struct event_base *base, int fd, const struct buf *lines,
 		const char *nl = memchr(p, '\n', lines->len - off);
 		size_t n = nl != NULL ? (size_t)(nl - p) : lines->len - off;
 
-		if (evbuffer_add(o, "+", 1) != 0 || evbuffer_add(o, p, n) !=
-		    0 || evbuffer_add(o, "\n", 1) != 0)
+		if (evbuffer_add(o, "+", 1) != 0 ||
+		    evbuffer_add(o, p, n) != 0 || evbuffer_add(o, "\n", 1) != 0)
 			fatalx("control: out of memory");
 		off += n + 1;
 	}
@@ -499,8 +509,8 @@ control_reply(struct event_base *base, int fd, const struct buf *lines,
 	if (evbuffer_add(o, st.data, st.len) != 0)
 		fatalx("control: out of memory");
 	buf_clear(&st);
-	bufferevent_setcb(bev, NULL, control_reply_written,
-	    control_reply_event, NULL);
+	bufferevent_setcb(
+	    bev, NULL, control_reply_written, control_reply_event, NULL);
 	bufferevent_set_timeouts(bev, NULL, &tv);
 	bufferevent_enable(bev, EV_WRITE);
 }
@@ -512,8 +522,8 @@ control_reply(struct event_base *base, int fd, const struct buf *lines,
  * (*status set, text in err), -1 when malformed.
  */
 static int
-control_client_line(const char *p, size_t n, FILE *out, int *status,
-    char *err, size_t errsz)
+control_client_line(
+    const char *p, size_t n, FILE *out, int *status, char *err, size_t errsz)
 {
 	if (n >= 1 && p[0] == '+') {
 		(void)fwrite(p + 1, 1, n - 1, out);
@@ -545,14 +555,17 @@ control_request(const char *state_dir, const char *request, FILE *out,
 
 	err[0] = '\0';
 	if (control_socket_path(state_dir, path, sizeof(path)) != 0) {
-		snprintf(err, errsz, "cannot reach the running petrel at "
-		    "%s/%s: path too long for a socket", state_dir,
-		    CONTROL_SOCKET_NAME);
+		snprintf(err, errsz,
+		    "cannot reach the running petrel at "
+		    "%s/%s: path too long for a socket",
+		    state_dir, CONTROL_SOCKET_NAME);
 		return -1;
 	}
 	if ((fd = control_connect(path)) < 0) {
-		snprintf(err, errsz, "cannot reach the running petrel at %s: "
-		    "%s", path, strerror(errno));
+		snprintf(err, errsz,
+		    "cannot reach the running petrel at %s: "
+		    "%s",
+		    path, strerror(errno));
 		return -1;
 	}
 	buf_init(&req, CONTROL_REQUEST_MAX);
@@ -561,20 +574,22 @@ control_request(const char *state_dir, const char *request, FILE *out,
 		goto out_req;
 	}
 	while (off < req.len) {
-		ssize_t n = send(fd, req.data + off, req.len - off,
-		    MSG_NOSIGNAL);
+		ssize_t n =
+		    send(fd, req.data + off, req.len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errsz, "cannot reach the running petrel "
-			    "at %s: send: %s", path, strerror(errno));
+			snprintf(err, errsz,
+			    "cannot reach the running petrel "
+			    "at %s: send: %s",
+			    path, strerror(errno));
 			goto out_req;
 		}
 		off += (size_t)n;
 	}
 	buf_init(&in, CONTROL_LINE_MAX);
 	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
+		struct pollfd pfd = {fd, POLLIN, 0};
 		char *lf;
 		ssize_t n;
 		int pr = poll(&pfd, 1, CONTROL_CLIENT_TIMEOUT * 1000);
@@ -587,20 +602,22 @@ control_request(const char *state_dir, const char *request, FILE *out,
 			goto out;
 		}
 		/* Never more than a line's room: in.len < CONTROL_LINE_MAX. */
-		n = read(fd, chunk, sizeof(chunk) < CONTROL_LINE_MAX - in.len ?
-		    sizeof(chunk) : CONTROL_LINE_MAX - in.len);
+		n = read(fd, chunk,
+		    sizeof(chunk) < CONTROL_LINE_MAX - in.len
+			? sizeof(chunk)
+			: CONTROL_LINE_MAX - in.len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			snprintf(err, errsz, "%s: read: %s", path,
-			    strerror(errno));
+			snprintf(
+			    err, errsz, "%s: read: %s", path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
 			break;
 		if (done) {
-			snprintf(err, errsz, "%s: data after the status line",
-			    path);
+			snprintf(
+			    err, errsz, "%s: data after the status line", path);
 			goto out;
 		}
 		if (buf_append(&in, chunk, (size_t)n) != 0) {
@@ -609,19 +626,19 @@ control_request(const char *state_dir, const char *request, FILE *out,
 		}
 		while (!done && (lf = memchr(in.data, '\n', in.len)) != NULL) {
 			size_t len = (size_t)(lf - in.data);
-			int k = control_client_line(in.data, len, out,
-			    &status, err, errsz);
+			int k = control_client_line(
+			    in.data, len, out, &status, err, errsz);
 			if (k < 0) {
-				snprintf(err, errsz, "%s: malformed reply",
-				    path);
+				snprintf(
+				    err, errsz, "%s: malformed reply", path);
 				goto out;
 			}
 			done = k == 1;
 			buf_consume(&in, len + 1);
 		}
 		if (done && in.len > 0) {
-			snprintf(err, errsz, "%s: data after the status line",
-			    path);
+			snprintf(
+			    err, errsz, "%s: data after the status line", path);
 			goto out;
 		}
 		if (in.len == CONTROL_LINE_MAX) {
@@ -630,8 +647,10 @@ control_request(const char *state_dir, const char *request, FILE *out,
 		}
 	}
 	if (!done || in.len > 0) {
-		snprintf(err, errsz, "%s: the connection closed before the "
-		    "reply was complete (did a petrel process restart?)", path);
+		snprintf(err, errsz,
+		    "%s: the connection closed before the "
+		    "reply was complete (did a petrel process restart?)",
+		    path);
 		goto out;
 	}
 	r = status;

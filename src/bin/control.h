@@ -44,11 +44,11 @@
 #include "lib/buf.h"
 #include "spool/spool.h"
 
-#define CONTROL_SOCKET_NAME "control.sock"
-#define CONTROL_REQUEST_MAX 4096
-#define CONTROL_LINE_MAX    16384
-#define CONTROL_TIMEOUT	    10	/* seconds for the request to arrive */
-#define CONTROL_CONN_MAX    16
+#define CONTROL_SOCKET_NAME   "control.sock"
+#define CONTROL_REQUEST_MAX   4096
+#define CONTROL_LINE_MAX      16384
+#define CONTROL_TIMEOUT       10 /* seconds for the request to arrive */
+#define CONTROL_CONN_MAX      16
 #define CONTROL_REPLY_TIMEOUT 60 /* seconds without progress writing */
 
 enum control_verb {
@@ -63,7 +63,7 @@ enum control_verb {
 
 struct control_req {
 	enum control_verb verb;
-	char qid[SPOOL_QID_LEN + 1];	/* "" unless the verb takes one */
+	char qid[SPOOL_QID_LEN + 1]; /* "" unless the verb takes one */
 };
 
 /*

@@ -35,9 +35,9 @@
 #include "lib/xalloc.h"
 #include "proto/smtp_param.h"
 
-#define QA_FIELD_MAX	   1024	   /* escaped address, error, ... */
-#define QA_HEADER_LINE_MAX 4096	   /* escaped header line */
-#define QA_HEAD_MAX	   65536   /* bytes read to find the headers */
+#define QA_FIELD_MAX       1024  /* escaped address, error, ... */
+#define QA_HEADER_LINE_MAX 4096  /* escaped header line */
+#define QA_HEAD_MAX        65536 /* bytes read to find the headers */
 
 /* Output with a sticky overflow flag, so a cut listing is never sent. */
 struct qa_out {
@@ -124,8 +124,8 @@ qa_finish(struct qa_out *o, char *err, size_t errsz)
 {
 	if (!o->full)
 		return 0;
-	snprintf(err, errsz, "reply too large (more than %zu bytes)",
-	    o->b->max);
+	snprintf(
+	    err, errsz, "reply too large (more than %zu bytes)", o->b->max);
 	return -1;
 }
 
@@ -177,8 +177,8 @@ qa_find_changeable(struct queue *q, const char *qid, char *err, size_t errsz)
 	struct qmsg *m = qa_find(q, qid, err, errsz);
 
 	if (m != NULL && m->removing) {
-		snprintf(err, errsz, "message %s is done and being removed",
-		    qid);
+		snprintf(
+		    err, errsz, "message %s is done and being removed", qid);
 		return NULL;
 	}
 	return m;
@@ -213,7 +213,7 @@ qa_cmp_arrival(const void *a, const void *b)
 int
 queue_admin_list(struct queue *q, struct buf *out, char *err, size_t errsz)
 {
-	struct qa_out o = { out, false };
+	struct qa_out o = {out, false};
 	int64_t now = (int64_t)time(NULL);
 	struct qmsg *m, **v;
 	size_t n = 0, held = 0, i, k;
@@ -254,8 +254,7 @@ queue_admin_list(struct queue *q, struct buf *out, char *err, size_t errsz)
 			qa_puts(&o, "\n");
 		}
 	}
-	qa_printf(&o, "%zu message%s, %zu held\n", n, n == 1 ? "" : "s",
-	    held);
+	qa_printf(&o, "%zu message%s, %zu held\n", n, n == 1 ? "" : "s", held);
 	free(v);
 	return qa_finish(&o, err, errsz);
 }
@@ -292,10 +291,9 @@ qa_notify(struct qa_out *o, unsigned notify)
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} names[] = { { SMTP_NOTIFY_NEVER, "NEVER" },
-		{ SMTP_NOTIFY_SUCCESS, "SUCCESS" },
-		{ SMTP_NOTIFY_FAILURE, "FAILURE" },
-		{ SMTP_NOTIFY_DELAY, "DELAY" } };
+	} names[] = {{SMTP_NOTIFY_NEVER, "NEVER"},
+	    {SMTP_NOTIFY_SUCCESS, "SUCCESS"}, {SMTP_NOTIFY_FAILURE, "FAILURE"},
+	    {SMTP_NOTIFY_DELAY, "DELAY"}};
 	const char *sep = "";
 	size_t i;
 
@@ -345,8 +343,7 @@ qa_show_rcpt(struct qa_out *o, const struct qmsg *m, size_t k, int64_t now)
 		} else {
 			qa_time(when, sizeof(when), r->next_try);
 			qa_duration(dur, sizeof(dur), r->next_try - now);
-			qa_printf(o, "  next attempt: %s (in %s)\n", when,
-			    dur);
+			qa_printf(o, "  next attempt: %s (in %s)\n", when, dur);
 		}
 	}
 	if (r->last_error != NULL) {
@@ -363,8 +360,8 @@ qa_show_rcpt(struct qa_out *o, const struct qmsg *m, size_t k, int64_t now)
 static void
 qa_show_headers(struct queue *q, struct qa_out *o, const struct qmsg *m)
 {
-	size_t want = m->content_len < QA_HEAD_MAX ? (size_t)m->content_len :
-	    QA_HEAD_MAX;
+	size_t want =
+	    m->content_len < QA_HEAD_MAX ? (size_t)m->content_len : QA_HEAD_MAX;
 	char *p = xmalloc(want ? want : 1);
 	size_t got = 0, i, start;
 	bool ended = false;
@@ -372,8 +369,8 @@ qa_show_headers(struct queue *q, struct qa_out *o, const struct qmsg *m)
 
 	qa_puts(o, "headers:\n");
 	if (spool_open_message(&q->spool, m->env.qid, &fd) != 0) {
-		qa_printf(o, "  (cannot open the message: %s)\n",
-		    strerror(errno));
+		qa_printf(
+		    o, "  (cannot open the message: %s)\n", strerror(errno));
 		free(p);
 		return;
 	}
@@ -408,10 +405,10 @@ qa_show_headers(struct queue *q, struct qa_out *o, const struct qmsg *m)
 }
 
 int
-queue_admin_show(struct queue *q, const char *qid, struct buf *out,
-    char *err, size_t errsz)
+queue_admin_show(
+    struct queue *q, const char *qid, struct buf *out, char *err, size_t errsz)
 {
-	struct qa_out o = { out, false };
+	struct qa_out o = {out, false};
 	int64_t now = (int64_t)time(NULL);
 	const struct envelope *e;
 	struct qmsg *m;
@@ -423,19 +420,23 @@ queue_admin_show(struct queue *q, const char *qid, struct buf *out,
 	e = &m->env;
 	qa_time(when, sizeof(when), e->arrival);
 	qa_duration(age, sizeof(age), now - e->arrival);
-	qa_printf(&o, "id: %s\nstatus: %s\narrival: %s (%s ago)\n"
-	    "size: %llu\nsender: ", e->qid, m->removing ? "done, being removed" :
-	    m->held ? "held" : "queued", when, age,
-	    (unsigned long long)m->content_len);
+	qa_printf(&o,
+	    "id: %s\nstatus: %s\narrival: %s (%s ago)\n"
+	    "size: %llu\nsender: ",
+	    e->qid,
+	    m->removing ? "done, being removed"
+	    : m->held   ? "held"
+			: "queued",
+	    when, age, (unsigned long long)m->content_len);
 	qa_addr(&o, e->sender);
 	qa_puts(&o, "\nenvid: ");
 	if (e->envid != NULL)
 		qa_esc(&o, e->envid);
 	else
 		qa_puts(&o, "(not given)");
-	qa_printf(&o, "\nret: %s\nbody: %s\nsmtputf8: %s\nhelo: ",
-	    qa_ret_name(e->ret), qa_body_name(e->body),
-	    e->smtputf8 ? "yes" : "no");
+	qa_printf(&o,
+	    "\nret: %s\nbody: %s\nsmtputf8: %s\nhelo: ", qa_ret_name(e->ret),
+	    qa_body_name(e->body), e->smtputf8 ? "yes" : "no");
 	qa_esc(&o, e->helo);
 	qa_puts(&o, "\nclient: ");
 	qa_esc(&o, e->client_addr ? e->client_addr : "(local)");
@@ -453,10 +454,10 @@ queue_admin_show(struct queue *q, const char *qid, struct buf *out,
 }
 
 int
-queue_admin_delete(struct queue *q, const char *qid, struct buf *out,
-    char *err, size_t errsz)
+queue_admin_delete(
+    struct queue *q, const char *qid, struct buf *out, char *err, size_t errsz)
 {
-	struct qa_out o = { out, false };
+	struct qa_out o = {out, false};
 	struct qmsg *m;
 	int r;
 
@@ -464,19 +465,22 @@ queue_admin_delete(struct queue *q, const char *qid, struct buf *out,
 		return -1;
 	r = spool_delete(&q->spool, qid);
 	if (r == -1) {
-		snprintf(err, errsz, "cannot delete %s: %s", qid,
-		    strerror(errno));
+		snprintf(
+		    err, errsz, "cannot delete %s: %s", qid, strerror(errno));
 		log_err("qid=%s delete: %s", qid, strerror(errno));
 		return -1;
 	}
 	if (r == -2)
 		log_err("qid=%s deleted, but the spool sync failed (it may "
-		    "come back after a crash): %s", qid, strerror(errno));
+			"come back after a crash): %s",
+		    qid, strerror(errno));
 	log_info("qid=%s deleted by request in_flight=%u", qid, m->in_flight);
 	qa_printf(&o, "%s deleted", qid);
 	if (m->in_flight > 0)
-		qa_printf(&o, " (%u deliveries in flight: their results will "
-		    "be ignored)", m->in_flight);
+		qa_printf(&o,
+		    " (%u deliveries in flight: their results will "
+		    "be ignored)",
+		    m->in_flight);
 	qa_puts(&o, "\n");
 	m->deleted = true;
 	queue_ready_unlink(q, m);
@@ -487,10 +491,10 @@ queue_admin_delete(struct queue *q, const char *qid, struct buf *out,
 }
 
 int
-queue_admin_hold(struct queue *q, const char *qid, struct buf *out,
-    char *err, size_t errsz)
+queue_admin_hold(
+    struct queue *q, const char *qid, struct buf *out, char *err, size_t errsz)
 {
-	struct qa_out o = { out, false };
+	struct qa_out o = {out, false};
 	struct qmsg *m;
 
 	if ((m = qa_find_changeable(q, qid, err, errsz)) == NULL)
@@ -500,8 +504,8 @@ queue_admin_hold(struct queue *q, const char *qid, struct buf *out,
 		return qa_finish(&o, err, errsz);
 	}
 	if (spool_hold(&q->spool, qid) != 0) {
-		snprintf(err, errsz, "cannot hold %s: %s", qid,
-		    strerror(errno));
+		snprintf(
+		    err, errsz, "cannot hold %s: %s", qid, strerror(errno));
 		log_err("qid=%s hold: %s", qid, strerror(errno));
 		return -1;
 	}
@@ -511,8 +515,10 @@ queue_admin_hold(struct queue *q, const char *qid, struct buf *out,
 	log_info("qid=%s held by request in_flight=%u", qid, m->in_flight);
 	qa_printf(&o, "%s held", qid);
 	if (m->in_flight > 0)
-		qa_printf(&o, " (%u deliveries in flight record their result "
-		    "first)", m->in_flight);
+		qa_printf(&o,
+		    " (%u deliveries in flight record their result "
+		    "first)",
+		    m->in_flight);
 	qa_puts(&o, "\n");
 	/* State changed while it was ready is saved now, in hold/. */
 	queue_msg_check(m);
@@ -520,10 +526,10 @@ queue_admin_hold(struct queue *q, const char *qid, struct buf *out,
 }
 
 int
-queue_admin_release(struct queue *q, const char *qid, struct buf *out,
-    char *err, size_t errsz)
+queue_admin_release(
+    struct queue *q, const char *qid, struct buf *out, char *err, size_t errsz)
 {
-	struct qa_out o = { out, false };
+	struct qa_out o = {out, false};
 	struct qmsg *m;
 
 	if ((m = qa_find_changeable(q, qid, err, errsz)) == NULL)
@@ -533,8 +539,8 @@ queue_admin_release(struct queue *q, const char *qid, struct buf *out,
 		return -1;
 	}
 	if (spool_release(&q->spool, qid) != 0) {
-		snprintf(err, errsz, "cannot release %s: %s", qid,
-		    strerror(errno));
+		snprintf(
+		    err, errsz, "cannot release %s: %s", qid, strerror(errno));
 		log_err("qid=%s release: %s", qid, strerror(errno));
 		return -1;
 	}
@@ -548,7 +554,7 @@ queue_admin_release(struct queue *q, const char *qid, struct buf *out,
 int
 queue_admin_flush(struct queue *q, struct buf *out, char *err, size_t errsz)
 {
-	struct qa_out o = { out, false };
+	struct qa_out o = {out, false};
 	unsigned n = queue_flush(q);
 
 	log_info("flush by request deferred=%u", n);

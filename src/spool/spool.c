@@ -436,8 +436,8 @@ spool_load(
 		goto out;
 
 	spool_name(stname, qid, ".st");
-	stfd = openat(
-	    dfd, stname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	stfd =
+	    openat(dfd, stname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (stfd >= 0) {
 		struct stat sst;
 		if (fstat(stfd, &sst) < 0)
@@ -504,8 +504,7 @@ spool_open_ro(int dirfd, const char *qid, int *fd_out)
 		errno = EINVAL;
 		return -1;
 	}
-	fd = openat(
-	    dirfd, qid, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = openat(dirfd, qid, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0) {
@@ -700,8 +699,8 @@ spool_move_corrupt(struct spool *s, int dfd, const char *name)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		if (renameat2(dfd, name, s->corrupt_fd, to,
-			RENAME_NOREPLACE) == 0)
+		if (renameat2(dfd, name, s->corrupt_fd, to, RENAME_NOREPLACE) ==
+		    0)
 			return 0;
 		if (errno != EEXIST)
 			return -1;
@@ -807,8 +806,8 @@ spool_recover_dir(struct spool *s, int dfd, int other, bool skip_dups,
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			continue;
 		if (spool_qid_valid(name)) {
-			if (skip_dups && fstatat(other, name, &st,
-			    AT_SYMLINK_NOFOLLOW) == 0)
+			if (skip_dups &&
+			    fstatat(other, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 				continue;
 			count++;
 			if (cb != NULL)
@@ -853,8 +852,7 @@ spool_recover(
 	if (spool_recover_incoming(s) < 0)
 		return -1;
 	/* hold/ first, so a QID.st it returns to queue/ is there for cb. */
-	if (spool_recover_dir(s, s->hold_fd, s->queue_fd, true, NULL, NULL) <
-	    0)
+	if (spool_recover_dir(s, s->hold_fd, s->queue_fd, true, NULL, NULL) < 0)
 		return -1;
 	return spool_recover_dir(s, s->queue_fd, s->hold_fd, false, cb, arg);
 }

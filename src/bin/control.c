@@ -231,10 +231,11 @@ static void
 control_handle(struct control_conn *c, size_t linelen)
 {
 	struct control_req req;
-	char err[1024], line[64];
+	char err[1024], line[64], esc[1200];
 
 	if (control_parse(c->buf, linelen, &req, err, sizeof(err)) != 0) {
-		log_warn("control: uid=%ld refused: %s", c->uid, err);
+		log_warn("control: uid=%ld refused: %s", c->uid,
+		    log_escape(err, strlen(err), esc, sizeof(esc)));
 		control_answer_now(c->fd, -1, err);
 		return;
 	}
@@ -355,9 +356,13 @@ control_socket_path(const char *state_dir, char *out, size_t outsz)
 	return 0;
 }
 
-/* Connects to path (a unix stream socket). The descriptor, or -1/errno. */
+/*
+ * Connects to path (a unix stream socket). The descriptor, or -1/errno.
+ * With probe, the socket is non-blocking and a full backlog (EAGAIN)
+ * counts as an answer too.
+ */
 static int
-control_connect(const char *path)
+control_connect(const char *path, bool probe)
 {
 	struct sockaddr_un sa;
 	int fd, saved;
@@ -369,10 +374,12 @@ control_connect(const char *path)
 		return -1;
 	}
 	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX,
+	    SOCK_STREAM | SOCK_CLOEXEC | (probe ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+	    !(probe && errno == EAGAIN)) {
 		saved = errno;
 		close(fd);
 		errno = saved;
@@ -391,12 +398,15 @@ control_listen(struct event_base *base, const char *state_dir,
 
 	if (control_socket_path(
 		state_dir, control_srv.path, sizeof(control_srv.path)) != 0) {
-		snprintf(err, errsz, "%s/%s: path too long for a socket",
+		/* An optional feature must not keep the mail server down. */
+		log_err("%s/%s: path too long for a unix socket; the control "
+			"socket is disabled (petrel queue and petrel reload "
+			"cannot reach this server)",
 		    state_dir, CONTROL_SOCKET_NAME);
-		return -1;
+		return 0;
 	}
 	/* A live socket means another petrel uses this state directory. */
-	if ((fd = control_connect(control_srv.path)) >= 0) {
+	if ((fd = control_connect(control_srv.path, true)) >= 0) {
 		close(fd);
 		snprintf(err, errsz,
 		    "%s: another petrel is running with this "
@@ -561,7 +571,7 @@ control_request(const char *state_dir, const char *request, FILE *out,
 		    state_dir, CONTROL_SOCKET_NAME);
 		return -1;
 	}
-	if ((fd = control_connect(path)) < 0) {
+	if ((fd = control_connect(path, false)) < 0) {
 		snprintf(err, errsz,
 		    "cannot reach the running petrel at %s: "
 		    "%s",

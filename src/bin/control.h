@@ -95,7 +95,9 @@ struct control_ops {
 /*
  * Binds STATE/control.sock (removing a stale socket first; refusing when
  * another petrel answers on it), mode 0600, and serves it on base with
- * ops. 0, or -1 with the reason in err.
+ * ops. 0, or -1 with the reason in err. A path too long for a unix socket
+ * (sun_path, 108 bytes) is logged and returns 0 without a socket: the
+ * server runs, the tools cannot reach it.
  */
 int control_listen(struct event_base *base, const char *state_dir,
     const struct control_ops *ops, char *err, size_t errsz);

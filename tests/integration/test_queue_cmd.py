@@ -21,8 +21,8 @@ import time
 
 import pytest
 
-from conftest import (DEFAULT_ALIASES, PETREL_BIN, dot_stuff, make_message,
-                      queued_id, wait_until)
+from conftest import (DEFAULT_ALIASES, PETREL_BIN, dot_stuff, free_ports,
+                      make_message, queued_id, wait_until)
 
 REMOTE = "someone@remote.example"
 ALIASES = DEFAULT_ALIASES + ["fwd@example.test: %s" % REMOTE]
@@ -418,6 +418,26 @@ def test_stale_socket_after_kill9(qsrv):
     r = pq(qsrv, "list")
     assert r.returncode == 1 and "cannot reach the running petrel" in r.stderr
     qsrv.start()
+    assert ok(qsrv, "list") == "0 messages, 0 held\n"
+
+
+def test_second_server_same_state_refused(qsrv):
+    """A second `petrel serve` on the same state directory (other ports)
+    stops at start-up instead of taking the control socket away."""
+    text = qsrv.config_text()
+    for role, port in zip(("mx", "submission", "submissions"),
+                          free_ports(3)):
+        text = text.replace("127.0.0.1:%d %s" % (qsrv.ports[role], role),
+                            "127.0.0.1:%d %s" % (port, role))
+    other = os.path.join(qsrv.state, "other.conf")
+    with open(other, "w") as f:
+        f.write(text)
+    r = subprocess.run([qsrv.bin, "serve", "--config", other],
+                       capture_output=True, text=True, timeout=60,
+                       cwd=qsrv.state)
+    assert r.returncode == 1, r
+    assert "another petrel is running with this state directory" in \
+        r.stdout + r.stderr
     assert ok(qsrv, "list") == "0 messages, 0 held\n"
 
 

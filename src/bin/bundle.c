@@ -119,24 +119,24 @@ bundle_init(struct bundle *b)
 	b->embedded = false;
 }
 
-int
-bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
-    size_t errsz)
+/*
+ * Reads the configuration file (NULL: the embedded default, based in the
+ * current directory) into b and parses it into *c. 0 or -1 with err.
+ */
+static int
+bundle_read_conf(struct bundle *b, const char *path, struct conf *c,
+    char *err, size_t errsz)
 {
-	struct bundle_conf bc;
-	struct conf c;
 	char dir[PATH_MAX];
-	struct stat st;
 
-	bundle_init(b);
 	if (path != NULL) {
 		char resolved[PATH_MAX];
 		if (bundle_read_file(&b->part[BUNDLE_CONF], path, err,
 		    errsz) != 0)
-			goto fail;
+			return -1;
 		if (realpath(path, resolved) == NULL) {
 			snprintf(err, errsz, "%s: %s", path, strerror(errno));
-			goto fail;
+			return -1;
 		}
 		buf_puts(&b->part[BUNDLE_CONF_NAME], path);
 		buf_puts(&b->part[BUNDLE_BASE_DIR], dirname(resolved));
@@ -146,13 +146,38 @@ bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
 		buf_puts(&b->part[BUNDLE_CONF_NAME], "(embedded default)");
 		if (getcwd(dir, sizeof(dir)) == NULL) {
 			snprintf(err, errsz, "getcwd: %s", strerror(errno));
-			goto fail;
+			return -1;
 		}
 		buf_puts(&b->part[BUNDLE_BASE_DIR], dir);
 	}
-	if (conf_parse(buf_str(&b->part[BUNDLE_CONF_NAME]),
+	return conf_parse(buf_str(&b->part[BUNDLE_CONF_NAME]),
 	    b->part[BUNDLE_CONF].data, b->part[BUNDLE_CONF].len,
-	    buf_str(&b->part[BUNDLE_BASE_DIR]), &c, err, errsz) != 0)
+	    buf_str(&b->part[BUNDLE_BASE_DIR]), c, err, errsz);
+}
+
+int
+bundle_load_conf(const char *path, struct conf *out, char *err, size_t errsz)
+{
+	struct bundle b;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	bundle_init(&b);
+	r = bundle_read_conf(&b, path, out, err, errsz);
+	bundle_free(&b);
+	return r;
+}
+
+int
+bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
+    size_t errsz)
+{
+	struct bundle_conf bc;
+	struct conf c;
+	struct stat st;
+
+	bundle_init(b);
+	if (bundle_read_conf(b, path, &c, err, errsz) != 0)
 		goto fail;
 
 	if (prepare && bundle_mkdirs(c.state_dir, err, errsz) != 0)

@@ -1,7 +1,8 @@
 /*
  * petrel: the command line. `petrel serve` runs the mail server,
  * `petrel check-config` validates a configuration, `petrel version` says
- * which build this is. `petrel __child` is how the parent starts its
+ * which build this is, `petrel queue ...` and `petrel reload` ask the
+ * running server (cmd_queue.c). `petrel __child` is how the parent starts its
  * unprivileged processes (not for people).
  */
 #include <grp.h>
@@ -15,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "bin/cmd_queue.h"
 #include "bin/proc.h"
 #include "lib/log.h"
 
@@ -24,6 +26,9 @@ usage(void)
 	fprintf(stderr,
 	    "usage: petrel serve [--config FILE]\n"
 	    "       petrel check-config [--config FILE] [-n]\n"
+	    "       petrel queue list|flush [--config FILE]\n"
+	    "       petrel queue show|delete|hold|release ID [--config FILE]\n"
+	    "       petrel reload [--config FILE]\n"
 	    "       petrel version\n"
 	    "Without --config, the embedded default is used: it keeps its\n"
 	    "state in ./petrel-data and listens on 127.0.0.1:2525 (mx),\n"
@@ -161,6 +166,10 @@ main(int argc, char **argv)
 		printf("petrel %s\n", PETREL_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[1], "queue") == 0)
+		return cmd_queue_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "reload") == 0)
+		return cmd_reload_main(argc - 1, argv + 1);
 	for (i = 2; i < argc; i++) {
 		if ((strcmp(argv[i], "--config") == 0 ||
 		    strcmp(argv[i], "-c") == 0) && i + 1 < argc)

@@ -980,6 +980,17 @@ auth_account_may_send_as(const struct auth_account *a, const char *address)
 	return false;
 }
 
+bool
+auth_address_is_valid(const char *s, bool account)
+{
+	char key[AUTH_ADDRESS_MAX + 1];
+	size_t n = strnlen(s, AUTH_ADDRESS_MAX + 1);
+	const char *why;
+
+	return n <= AUTH_ADDRESS_MAX &&
+	    auth_address_norm(s, n, account, key, &why) == 0;
+}
+
 const char *
 auth_scheme_name(enum auth_scheme s)
 {

@@ -117,6 +117,14 @@ bool auth_account_can_login(const struct auth_account *a);
 bool auth_account_may_send_as(const struct auth_account *a,
     const char *address);
 
+/*
+ * True if s is an address the file accepts: with account, an account's
+ * (local part of a-z 0-9 . _ + - in any case, not starting with '.', no
+ * ".."; a host name domain); without, an addresses= entry (a dot-atom
+ * local part of at most 64 bytes and a host name domain).
+ */
+bool auth_address_is_valid(const char *s, bool account);
+
 /* "yescrypt", "bcrypt", "sha512-crypt", ..., "none". */
 const char *auth_scheme_name(enum auth_scheme s);
 

@@ -1,7 +1,8 @@
 /*
  * petrel: the command line. `petrel serve` runs the mail server,
- * `petrel check-config` validates a configuration, `petrel version` says
- * which build this is. `petrel __child` is how the parent starts its
+ * `petrel check-config` validates a configuration, `petrel user` edits
+ * the accounts file (cmd_user.c), `petrel version` says which build this
+ * is. `petrel __child` is how the parent starts its
  * unprivileged processes (not for people).
  */
 #include <grp.h>
@@ -15,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "bin/cmd_user.h"
 #include "bin/proc.h"
 #include "lib/log.h"
 
@@ -24,6 +26,10 @@ usage(void)
 	fprintf(stderr,
 	    "usage: petrel serve [--config FILE]\n"
 	    "       petrel check-config [--config FILE] [-n]\n"
+	    "       petrel user add [--config FILE] ADDRESS [--address EXTRA]..."
+	    " [--no-password]\n"
+	    "       petrel user passwd|del [--config FILE] ADDRESS\n"
+	    "       petrel user list [--config FILE]\n"
 	    "       petrel version\n"
 	    "Without --config, the embedded default is used: it keeps its\n"
 	    "state in ./petrel-data and listens on 127.0.0.1:2525 (mx),\n"
@@ -161,6 +167,8 @@ main(int argc, char **argv)
 		printf("petrel %s\n", PETREL_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[1], "user") == 0)
+		return cmd_user_main(argc - 2, argv + 2);
 	for (i = 2; i < argc; i++) {
 		if ((strcmp(argv[i], "--config") == 0 ||
 		    strcmp(argv[i], "-c") == 0) && i + 1 < argc)

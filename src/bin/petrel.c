@@ -1,8 +1,9 @@
 /*
  * petrel: the command line. `petrel serve` runs the mail server,
  * `petrel check-config` validates a configuration, `petrel version` says
- * which build this is, `petrel queue ...` and `petrel reload` ask the
- * running server (cmd_queue.c). `petrel __child` is how the parent starts its
+ * which build this is, `petrel user` edits the accounts file (cmd_user.c),
+ * `petrel queue ...` and `petrel reload` ask the running server
+ * (cmd_queue.c). `petrel __child` is how the parent starts its
  * unprivileged processes (not for people).
  */
 #include <grp.h>
@@ -17,6 +18,7 @@
 #include <event2/event.h>
 
 #include "bin/cmd_queue.h"
+#include "bin/cmd_user.h"
 #include "bin/proc.h"
 #include "lib/log.h"
 
@@ -29,6 +31,10 @@ usage(void)
 	    "       petrel queue list|flush [--config FILE]\n"
 	    "       petrel queue show|delete|hold|release ID [--config FILE]\n"
 	    "       petrel reload [--config FILE]\n"
+	    "       petrel user add [--config FILE] ADDRESS [--address EXTRA]..."
+	    " [--no-password]\n"
+	    "       petrel user passwd|del [--config FILE] ADDRESS\n"
+	    "       petrel user list [--config FILE]\n"
 	    "       petrel version\n"
 	    "Without --config, the embedded default is used: it keeps its\n"
 	    "state in ./petrel-data and listens on 127.0.0.1:2525 (mx),\n"
@@ -170,6 +176,8 @@ main(int argc, char **argv)
 		return cmd_queue_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "reload") == 0)
 		return cmd_reload_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "user") == 0)
+		return cmd_user_main(argc - 2, argv + 2);
 	for (i = 2; i < argc; i++) {
 		if ((strcmp(argv[i], "--config") == 0 ||
 		    strcmp(argv[i], "-c") == 0) && i + 1 < argc)

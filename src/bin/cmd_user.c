@@ -287,15 +287,19 @@ cmd_user_prompt(const char *prompt, char *pw, size_t max, size_t *len_out,
 	signal(SIGQUIT, cmd_user_on_signal);
 	off = cmd_user_tio;
 	off.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/*
+	 * Echo goes off (dropping typeahead) before the prompt appears: what
+	 * is typed after the prompt must be neither echoed nor discarded.
+	 */
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &off) != 0) {
 		cmd_user_err(err, errsz, "terminal: %s", strerror(errno));
 		rc = -1;
 	} else {
+		fputs(prompt, stderr);
+		fflush(stderr);
 		rc = cmd_user_read_line(STDIN_FILENO, pw, max, len_out, err,
 		    errsz);
-		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &cmd_user_tio);
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &cmd_user_tio);
 	}
 	cmd_user_tio_saved = 0;
 	signal(SIGINT, SIG_DFL);

@@ -38,9 +38,9 @@
 #include "lib/span.h"
 #include "lib/xalloc.h"
 
-#define AUTH_LOCAL_MAX 64	/* RFC 5321 4.5.3.1.1 */
-#define AUTH_DOMAIN_MAX 255	/* RFC 5321 4.5.3.1.2 */
-#define AUTH_NONE ((size_t)-1)
+#define AUTH_LOCAL_MAX  64  /* RFC 5321 4.5.3.1.1 */
+#define AUTH_DOMAIN_MAX 255 /* RFC 5321 4.5.3.1.2 */
+#define AUTH_NONE       ((size_t)-1)
 
 /*
  * A setting (not a hash) at libxcrypt's default yescrypt cost, for
@@ -52,8 +52,8 @@
 struct auth_accounts {
 	struct auth_account *acc;
 	size_t n, cap;
-	size_t *slots;		/* open addressing: index + 1, 0 = empty */
-	size_t nslots;		/* a power of two, or 0 */
+	size_t *slots; /* open addressing: index + 1, 0 = empty */
+	size_t nslots; /* a power of two, or 0 */
 };
 
 /* Where errors go while the file is read. */
@@ -66,21 +66,20 @@ struct auth_ctx {
 
 /* One line of the file. */
 struct auth_line {
-	const char *raw;	/* the line, without its end */
+	const char *raw; /* the line, without its end */
 	size_t raw_n;
-	size_t end_n;		/* bytes of the line end: 0, 1 or 2 */
-	const char *s;		/* the content, trimmed */
+	size_t end_n;  /* bytes of the line end: 0, 1 or 2 */
+	const char *s; /* the content, trimmed */
 	size_t n;
 };
 
 /* The colon-separated fields of a line: address, password, ..., extra. */
 struct auth_fields {
 	struct span f[8];
-	size_t nf;		/* 1..8 */
+	size_t nf; /* 1..8 */
 };
 
-static int
-auth_error(struct auth_ctx *x, const char *fmt, ...)
+static int auth_error(struct auth_ctx *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Writes "name:line: " and the message into x->err. Returns -1. */
@@ -105,8 +104,7 @@ auth_error(struct auth_ctx *x, const char *fmt, ...)
 }
 
 /* Writes a message without a line into err. Returns -1. */
-static int
-auth_error_plain(char *err, size_t errsz, const char *fmt, ...)
+static int auth_error_plain(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -222,13 +220,13 @@ auth_line_check(struct auth_ctx *x, struct auth_line *l)
 	size_t i;
 
 	if (l->raw_n > AUTH_LINE_MAX)
-		return auth_error(x, "line too long (more than %u bytes)",
-		    AUTH_LINE_MAX);
+		return auth_error(
+		    x, "line too long (more than %u bytes)", AUTH_LINE_MAX);
 	for (i = 0; i < l->raw_n; i++) {
 		unsigned char ch = (unsigned char)l->raw[i];
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			return auth_error(x, "control character 0x%02x in line",
-			    ch);
+			return auth_error(
+			    x, "control character 0x%02x in line", ch);
 	}
 	t = auth_trim(span_make(l->raw, l->raw_n));
 	l->s = t.p;
@@ -275,8 +273,8 @@ auth_local_is_valid(const char *s, size_t n)
 		if (ch == '.' && i > 0 && s[i - 1] == '.')
 			return false;
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-		    ch == '+' || ch == '-'))
+			(ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+			ch == '+' || ch == '-'))
 			return false;
 	}
 	return true;
@@ -287,8 +285,8 @@ static bool
 auth_is_atext(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9') ||
-	    (ch != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", ch) != NULL);
+	       (ch >= '0' && ch <= '9') ||
+	       (ch != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", ch) != NULL);
 }
 
 /* True if s (n bytes) is a dot-atom local part of at most 64 bytes. */
@@ -316,8 +314,8 @@ auth_dot_atom_is_valid(const char *s, size_t n)
  * (AUTH_ADDRESS_MAX + 1 bytes). 0, or -1 with *why_out set.
  */
 static int
-auth_address_norm(const char *s, size_t n, bool account, char *key,
-    const char **why_out)
+auth_address_norm(
+    const char *s, size_t n, bool account, char *key, const char **why_out)
 {
 	const char *at = n > 0 ? memrchr(s, '@', n) : NULL;
 	size_t ln;
@@ -329,11 +327,11 @@ auth_address_norm(const char *s, size_t n, bool account, char *key,
 		return -1;
 	}
 	ln = (size_t)(at - s);
-	if (account ? !auth_local_is_valid(s, ln) :
-	    !auth_dot_atom_is_valid(s, ln)) {
+	if (account ? !auth_local_is_valid(s, ln)
+		    : !auth_dot_atom_is_valid(s, ln)) {
 		*why_out = account ? "has an invalid user name (allowed: a-z "
-				     "0-9 . _ + -)" :
-				     "has an invalid local part";
+				     "0-9 . _ + -)"
+				   : "has an invalid local part";
 		return -1;
 	}
 	if (!conf_domain_is_valid(at + 1, n - ln - 1)) {
@@ -368,7 +366,7 @@ auth_map_find(const struct auth_accounts *aa, const char *key)
 	if (aa->nslots == 0)
 		return AUTH_NONE;
 	for (i = auth_hash_key(key) & (aa->nslots - 1); aa->slots[i] != 0;
-	    i = (i + 1) & (aa->nslots - 1))
+	     i = (i + 1) & (aa->nslots - 1))
 		if (strcmp(aa->acc[aa->slots[i] - 1].address, key) == 0)
 			return aa->slots[i] - 1;
 	return AUTH_NONE;
@@ -388,7 +386,8 @@ auth_map_insert(struct auth_accounts *aa, size_t idx)
 			if (e == 0)
 				continue;
 			for (i = auth_hash_key(aa->acc[e - 1].address) &
-			    (ncap - 1); slots[i] != 0; i = (i + 1) & (ncap - 1))
+				 (ncap - 1);
+			     slots[i] != 0; i = (i + 1) & (ncap - 1))
 				;
 			slots[i] = e;
 		}
@@ -397,7 +396,7 @@ auth_map_insert(struct auth_accounts *aa, size_t idx)
 		aa->nslots = ncap;
 	}
 	for (i = auth_hash_key(aa->acc[idx].address) & (aa->nslots - 1);
-	    aa->slots[i] != 0; i = (i + 1) & (aa->nslots - 1))
+	     aa->slots[i] != 0; i = (i + 1) & (aa->nslots - 1))
 		;
 	aa->slots[i] = idx + 1;
 }
@@ -407,7 +406,7 @@ static bool
 auth_is_crypt64(char ch)
 {
 	return ch == '.' || ch == '/' || (ch >= '0' && ch <= '9') ||
-	    (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+	       (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
 }
 
 /* True if s is min..max bytes, all of them crypt64. */
@@ -435,7 +434,7 @@ auth_b64_nopad_span(struct span s, size_t min, size_t max)
 	for (i = 0; i < s.n; i++) {
 		char ch = s.p[i];
 		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		    (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+			(ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
 			return false;
 	}
 	return true;
@@ -473,8 +472,9 @@ auth_yescrypt_is_valid(struct span s)
 	struct span p[3];
 
 	return auth_split_dollar(span_skip(s, 3), p, 3) == 3 &&
-	    auth_crypt64_span(p[0], 1, 32) && auth_crypt64_span(p[1], 1, 86) &&
-	    auth_crypt64_span(p[2], 43, 43);
+	       auth_crypt64_span(p[0], 1, 32) &&
+	       auth_crypt64_span(p[1], 1, 86) &&
+	       auth_crypt64_span(p[2], 43, 43);
 }
 
 /* bcrypt: "$2a$" / "$2b$" / "$2y$", cost 04..31, "$", 53 crypt64. */
@@ -484,8 +484,8 @@ auth_bcrypt_is_valid(struct span s)
 	uint64_t cost;
 
 	return s.n == 60 && s.p[6] == '$' &&
-	    numparse_u64(span_make(s.p + 4, 2), 4, 31, &cost) == 0 &&
-	    auth_crypt64_span(span_make(s.p + 7, 53), 53, 53);
+	       numparse_u64(span_make(s.p + 4, 2), 4, 31, &cost) == 0 &&
+	       auth_crypt64_span(span_make(s.p + 7, 53), 53, 53);
 }
 
 /*
@@ -501,15 +501,15 @@ auth_shacrypt_is_valid(struct span s, size_t hashlen)
 
 	if (k == 3) {
 		if (p[0].n < 7 || memcmp(p[0].p, "rounds=", 7) != 0 ||
-		    numparse_u64(span_skip(p[0], 7), 1000, 999999999,
-		    &rounds) != 0)
+		    numparse_u64(
+			span_skip(p[0], 7), 1000, 999999999, &rounds) != 0)
 			return false;
 		i = 1;
 	} else if (k != 2) {
 		return false;
 	}
 	return auth_crypt64_span(p[i], 1, 16) &&
-	    auth_crypt64_span(p[i + 1], hashlen, hashlen);
+	       auth_crypt64_span(p[i + 1], hashlen, hashlen);
 }
 
 /*
@@ -519,17 +519,17 @@ auth_shacrypt_is_valid(struct span s, size_t hashlen)
 static bool
 auth_argon2_params_are_valid(struct span s)
 {
-	static const char *const keys[3] = { "m=", "t=", "p=" };
-	static const uint64_t min[3] = { 8, 1, 1 };
-	static const uint64_t max[3] = { AUTH_ARGON2_M_MAX, AUTH_ARGON2_T_MAX,
-		AUTH_ARGON2_P_MAX };
+	static const char *const keys[3] = {"m=", "t=", "p="};
+	static const uint64_t min[3] = {8, 1, 1};
+	static const uint64_t max[3] = {
+	    AUTH_ARGON2_M_MAX, AUTH_ARGON2_T_MAX, AUTH_ARGON2_P_MAX};
 	uint64_t v[3];
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
 		const char *comma = memchr(s.p, ',', s.n);
-		struct span f = span_make(s.p, comma && i < 2 ?
-		    (size_t)(comma - s.p) : s.n);
+		struct span f = span_make(
+		    s.p, comma && i < 2 ? (size_t)(comma - s.p) : s.n);
 
 		if ((i < 2) != (comma != NULL) || f.n < 2 ||
 		    memcmp(f.p, keys[i], 2) != 0 ||
@@ -554,15 +554,15 @@ auth_argon2_is_valid(struct span s, size_t plen)
 
 	if (k == 4) {
 		if (!(p[0].n == 4 && (memcmp(p[0].p, "v=16", 4) == 0 ||
-		    memcmp(p[0].p, "v=19", 4) == 0)))
+					 memcmp(p[0].p, "v=19", 4) == 0)))
 			return false;
 		i = 1;
 	} else if (k != 3) {
 		return false;
 	}
 	return auth_argon2_params_are_valid(p[i]) &&
-	    auth_b64_nopad_span(p[i + 1], 11, 86) &&
-	    auth_b64_nopad_span(p[i + 2], 6, 342);
+	       auth_b64_nopad_span(p[i + 1], 11, 86) &&
+	       auth_b64_nopad_span(p[i + 2], 6, 342);
 }
 
 /*
@@ -578,7 +578,7 @@ auth_crypt_classify(struct span s, const char **why_out)
 			return AUTH_SCHEME_YESCRYPT;
 		*why_out = "malformed yescrypt hash";
 	} else if (s.n >= 4 && memcmp(s.p, "$2", 2) == 0 && s.p[3] == '$' &&
-	    (s.p[2] == 'a' || s.p[2] == 'b' || s.p[2] == 'y')) {
+		   (s.p[2] == 'a' || s.p[2] == 'b' || s.p[2] == 'y')) {
 		if (auth_bcrypt_is_valid(s))
 			return AUTH_SCHEME_BCRYPT;
 		*why_out = "malformed bcrypt hash";
@@ -608,15 +608,15 @@ auth_crypt_classify(struct span s, const char **why_out)
 /* The {SCHEME} names we accept and what their data must be. */
 static const struct {
 	const char *name;
-	enum auth_scheme want;	/* NONE: any crypt(3) scheme (CRYPT) */
+	enum auth_scheme want; /* NONE: any crypt(3) scheme (CRYPT) */
 } auth_schemes[] = {
-	{ "CRYPT", AUTH_SCHEME_NONE },
-	{ "BLF-CRYPT", AUTH_SCHEME_BCRYPT },
-	{ "SHA512-CRYPT", AUTH_SCHEME_SHA512_CRYPT },
-	{ "SHA256-CRYPT", AUTH_SCHEME_SHA256_CRYPT },
-	{ "ARGON2ID", AUTH_SCHEME_ARGON2ID },
-	{ "ARGON2I", AUTH_SCHEME_ARGON2I },
-	{ "SCRAM-SHA-256", AUTH_SCHEME_SCRAM_SHA256 },
+    {"CRYPT", AUTH_SCHEME_NONE},
+    {"BLF-CRYPT", AUTH_SCHEME_BCRYPT},
+    {"SHA512-CRYPT", AUTH_SCHEME_SHA512_CRYPT},
+    {"SHA256-CRYPT", AUTH_SCHEME_SHA256_CRYPT},
+    {"ARGON2ID", AUTH_SCHEME_ARGON2ID},
+    {"ARGON2I", AUTH_SCHEME_ARGON2I},
+    {"SCRAM-SHA-256", AUTH_SCHEME_SCRAM_SHA256},
 };
 
 /*
@@ -640,7 +640,7 @@ auth_password_value(struct auth_ctx *x, struct span v, struct auth_account *a)
 			return auth_error(x, "password: '{' without '}'");
 		name = span_make(v.p + 1, (size_t)(close - v.p - 1));
 		for (i = 0; i < sizeof(auth_schemes) / sizeof(auth_schemes[0]);
-		    i++)
+		     i++)
 			if (span_eq_ci(name, auth_schemes[i].name))
 				break;
 		if (i == sizeof(auth_schemes) / sizeof(auth_schemes[0]))
@@ -652,10 +652,11 @@ auth_password_value(struct auth_ctx *x, struct span v, struct auth_account *a)
 		want = auth_schemes[i].want;
 		v = span_skip(v, name.n + 2);
 		if (want == AUTH_SCHEME_SCRAM_SHA256) {
-			if (auth_scram_keys_parse(v.p, v.n, &a->scram,
-			    &why) != 0)
-				return auth_error(x, "password: malformed "
-						     "{SCRAM-SHA-256} value: %s",
+			if (auth_scram_keys_parse(v.p, v.n, &a->scram, &why) !=
+			    0)
+				return auth_error(x,
+				    "password: malformed "
+				    "{SCRAM-SHA-256} value: %s",
 				    why);
 			a->has_scram = true;
 			a->kind = AUTH_PW_SCRAM;
@@ -663,15 +664,16 @@ auth_password_value(struct auth_ctx *x, struct span v, struct auth_account *a)
 			return 0;
 		}
 		if (v.n == 0 || v.p[0] != '$')
-			return auth_error(x, "password: {%s} wants a $id$ "
-					     "crypt string",
+			return auth_error(x,
+			    "password: {%s} wants a $id$ "
+			    "crypt string",
 			    auth_schemes[i].name);
 		sch = auth_crypt_classify(v, &why);
 		if (sch == AUTH_SCHEME_NONE)
 			return auth_error(x, "password: %s", why);
-		if (want == AUTH_SCHEME_NONE ?
-		    (sch == AUTH_SCHEME_ARGON2ID || sch == AUTH_SCHEME_ARGON2I) :
-		    sch != want)
+		if (want == AUTH_SCHEME_NONE ? (sch == AUTH_SCHEME_ARGON2ID ||
+						   sch == AUTH_SCHEME_ARGON2I)
+					     : sch != want)
 			return auth_error(x, "password: a %s hash under {%s}",
 			    auth_scheme_name(sch), auth_schemes[i].name);
 	} else if (v.n > 0 && v.p[0] == '$') {
@@ -684,8 +686,9 @@ auth_password_value(struct auth_ctx *x, struct span v, struct auth_account *a)
 				     "are not accepted)");
 	}
 	a->scheme = sch;
-	a->kind = sch == AUTH_SCHEME_ARGON2ID || sch == AUTH_SCHEME_ARGON2I ?
-	    AUTH_PW_ARGON2 : AUTH_PW_CRYPT;
+	a->kind = sch == AUTH_SCHEME_ARGON2ID || sch == AUTH_SCHEME_ARGON2I
+		      ? AUTH_PW_ARGON2
+		      : AUTH_PW_CRYPT;
 	a->hash = xstrndup(v.p, v.n);
 	return 0;
 }
@@ -697,8 +700,8 @@ auth_password_field(struct auth_ctx *x, struct span v, struct auth_account *a)
 	size_t i;
 
 	if (v.n > AUTH_HASH_MAX)
-		return auth_error(x, "password field longer than %u bytes",
-		    AUTH_HASH_MAX);
+		return auth_error(
+		    x, "password field longer than %u bytes", AUTH_HASH_MAX);
 	for (i = 0; i < v.n; i++)
 		if (auth_is_blank(v.p[i]))
 			return auth_error(x, "blank inside the password field");
@@ -732,8 +735,8 @@ auth_addresses_field(struct auth_ctx *x, struct span v, struct auth_account *a)
 	a->addresses = xcalloc(AUTH_ADDRESSES_MAX, sizeof(*a->addresses));
 	for (;;) {
 		const char *comma = memchr(v.p, ',', v.n);
-		struct span e = span_make(v.p, comma ? (size_t)(comma - v.p) :
-		    v.n);
+		struct span e =
+		    span_make(v.p, comma ? (size_t)(comma - v.p) : v.n);
 
 		if (e.n == 0)
 			return auth_error(x, "addresses=: empty address");
@@ -744,11 +747,12 @@ auth_addresses_field(struct auth_ctx *x, struct span v, struct auth_account *a)
 			    e.n > AUTH_ADDRESS_MAX ? "is too long" : why);
 		for (i = 0; i < a->naddresses; i++)
 			if (strcmp(a->addresses[i], key) == 0)
-				return auth_error(x,
-				    "addresses=: '%s' given twice", key);
+				return auth_error(
+				    x, "addresses=: '%s' given twice", key);
 		if (a->naddresses == AUTH_ADDRESSES_MAX)
-			return auth_error(x, "addresses=: more than %u "
-					     "addresses",
+			return auth_error(x,
+			    "addresses=: more than %u "
+			    "addresses",
 			    AUTH_ADDRESSES_MAX);
 		a->addresses[a->naddresses++] = xstrdup(key);
 		if (comma == NULL)
@@ -780,19 +784,19 @@ auth_extra_field(struct auth_ctx *x, struct span v, struct auth_account *a)
 		v = span_skip(v, k);
 		if (tok.n >= 14 && memcmp(tok.p, "scram-sha-256=", 14) == 0) {
 			if (scram_seen || a->kind == AUTH_PW_SCRAM)
-				return auth_error(x, "scram-sha-256= given "
-						     "twice (or with a "
-						     "{SCRAM-SHA-256} password)");
+				return auth_error(x,
+				    "scram-sha-256= given "
+				    "twice (or with a "
+				    "{SCRAM-SHA-256} password)");
 			scram_seen = true;
-			if (auth_scram_keys_parse(tok.p + 14, tok.n - 14,
-			    &a->scram, &why) != 0)
+			if (auth_scram_keys_parse(
+				tok.p + 14, tok.n - 14, &a->scram, &why) != 0)
 				return auth_error(x,
 				    "malformed scram-sha-256= value: %s", why);
 			a->has_scram = true;
 		} else if (tok.n >= 10 &&
-		    memcmp(tok.p, "addresses=", 10) == 0) {
-			if (auth_addresses_field(x, span_skip(tok, 10), a) !=
-			    0)
+			   memcmp(tok.p, "addresses=", 10) == 0) {
+			if (auth_addresses_field(x, span_skip(tok, 10), a) != 0)
 				return -1;
 		}
 	}
@@ -836,8 +840,8 @@ auth_line_key(const struct auth_fields *fs, char *key, struct span *addr,
 
 /* One account line. 0 or -1. */
 static int
-auth_parse_line(struct auth_ctx *x, struct auth_accounts *aa,
-    const struct auth_line *l)
+auth_parse_line(
+    struct auth_ctx *x, struct auth_accounts *aa, const struct auth_line *l)
 {
 	char key[AUTH_ADDRESS_MAX + 1], clip[64];
 	struct auth_fields fs;
@@ -849,15 +853,15 @@ auth_parse_line(struct auth_ctx *x, struct auth_accounts *aa,
 	memset(&a, 0, sizeof(a));
 	auth_fields_split(l->s, l->n, &fs);
 	if (auth_line_key(&fs, key, &addr, &why) != 0)
-		return auth_error(x, "'%s' %s", auth_clip(addr.p, addr.n, clip),
-		    why);
+		return auth_error(
+		    x, "'%s' %s", auth_clip(addr.p, addr.n, clip), why);
 	idx = auth_map_find(aa, key);
 	if (idx != AUTH_NONE)
-		return auth_error(x, "duplicate account '%s' (first on line "
-				     "%u)",
+		return auth_error(x,
+		    "duplicate account '%s' (first on line "
+		    "%u)",
 		    key, aa->acc[idx].line);
-	if (fs.nf >= 2 &&
-	    auth_password_field(x, auth_trim(fs.f[1]), &a) != 0)
+	if (fs.nf >= 2 && auth_password_field(x, auth_trim(fs.f[1]), &a) != 0)
 		goto fail;
 	if (fs.nf == 8 && auth_extra_field(x, fs.f[7], &a) != 0)
 		goto fail;
@@ -961,7 +965,7 @@ bool
 auth_account_can_login(const struct auth_account *a)
 {
 	return a->kind == AUTH_PW_CRYPT || a->kind == AUTH_PW_ARGON2 ||
-	    a->kind == AUTH_PW_SCRAM;
+	       a->kind == AUTH_PW_SCRAM;
 }
 
 bool
@@ -988,7 +992,7 @@ auth_address_is_valid(const char *s, bool account)
 	const char *why;
 
 	return n <= AUTH_ADDRESS_MAX &&
-	    auth_address_norm(s, n, account, key, &why) == 0;
+	       auth_address_norm(s, n, account, key, &why) == 0;
 }
 
 const char *
@@ -1021,8 +1025,8 @@ auth_scheme_name(enum auth_scheme s)
  * caller wipes and frees. NULL when crypt refuses.
  */
 static const char *
-auth_crypt_run(const char *pw, size_t len, const char *setting,
-    struct crypt_data **cd_out)
+auth_crypt_run(
+    const char *pw, size_t len, const char *setting, struct crypt_data **cd_out)
 {
 	struct crypt_data *cd = xcalloc(1, sizeof(*cd));
 	char *p = xmalloc(len + 1);
@@ -1086,20 +1090,18 @@ auth_verify_scram(const struct auth_account *a, const char *pw, size_t len)
 	int rc;
 
 	if (auth_scram_keys_derive(pw, len, a->scram.salt, a->scram.salt_len,
-	    a->scram.iter, &k) != 0)
+		a->scram.iter, &k) != 0)
 		return -1;
-	rc = CRYPTO_memcmp(k.stored_key, a->scram.stored_key,
-	    AUTH_SCRAM_KEY_LEN) == 0;
+	rc = CRYPTO_memcmp(
+		 k.stored_key, a->scram.stored_key, AUTH_SCRAM_KEY_LEN) == 0;
 	OPENSSL_cleanse(&k, sizeof(k));
 	return rc;
 }
 
 int
-auth_password_verify(const struct auth_account *a, const char *pw,
-    size_t len)
+auth_password_verify(const struct auth_account *a, const char *pw, size_t len)
 {
-	if (a == NULL || !auth_account_can_login(a) ||
-	    len > AUTH_PASSWORD_MAX)
+	if (a == NULL || !auth_account_can_login(a) || len > AUTH_PASSWORD_MAX)
 		return 0;
 	/* crypt(3) stops at a NUL; such a password never matches. */
 	if (memchr(pw, '\0', len) != NULL)
@@ -1143,8 +1145,8 @@ auth_password_hash(const char *pw, size_t len, char *out, size_t outsz)
 	if (len > AUTH_PASSWORD_MAX || memchr(pw, '\0', len) != NULL)
 		return -1;
 	/* No random bytes given: libxcrypt reads the OS random source. */
-	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting,
-	    (int)sizeof(setting)) == NULL)
+	if (crypt_gensalt_rn(
+		"$y$", 0, NULL, 0, setting, (int)sizeof(setting)) == NULL)
 		return -1;
 	r = auth_crypt_run(pw, len, setting, &cd);
 	if (r != NULL && strncmp(r, "$y$", 3) == 0) {
@@ -1208,8 +1210,11 @@ auth_account_line_format(struct buf *out, const char *address,
 	if (scram != NULL)
 		rc |= buf_printf(out, "scram-sha-256=%s", scram);
 	for (i = 0; i < naddresses; i++)
-		rc |= buf_printf(out, "%s%s", i > 0 ? "," :
-		    scram != NULL ? " addresses=" : "addresses=", addresses[i]);
+		rc |= buf_printf(out, "%s%s",
+		    i > 0           ? ","
+		    : scram != NULL ? " addresses="
+				    : "addresses=",
+		    addresses[i]);
 	rc |= buf_putc(out, '\n');
 	if (rc != 0) {
 		out->len = len;
@@ -1248,7 +1253,7 @@ auth_edit_extra(struct buf *nx, const struct span *old, const char *scram)
 		v = span_skip(v, k);
 		if (tok.n >= 14 && memcmp(tok.p, "scram-sha-256=", 14) == 0) {
 			if (scram == NULL || done)
-				continue;	/* drop it and its blanks */
+				continue; /* drop it and its blanks */
 			done = true;
 			repl = true;
 		}
@@ -1262,8 +1267,8 @@ auth_edit_extra(struct buf *nx, const struct span *old, const char *scram)
 		kept = true;
 	}
 	if (scram != NULL && !done)
-		rc |= buf_printf(nx, "%sscram-sha-256=%s", nx->len > 0 ? " " :
-		    "", scram);
+		rc |= buf_printf(
+		    nx, "%sscram-sha-256=%s", nx->len > 0 ? " " : "", scram);
 	return rc;
 }
 
@@ -1296,8 +1301,8 @@ auth_edit_line(struct buf *out, const struct auth_line *l,
 		rc |= buf_append(out, nx.data ? nx.data : "", nx.len);
 	}
 	/* Trailing blanks and the line end as they were. */
-	rc |= buf_append(out, l->s + l->n, l->raw_n - (size_t)(l->s - l->raw) -
-	    l->n + l->end_n);
+	rc |= buf_append(out, l->s + l->n,
+	    l->raw_n - (size_t)(l->s - l->raw) - l->n + l->end_n);
 	buf_clear(&nx);
 	return rc;
 }
@@ -1323,8 +1328,8 @@ auth_accounts_edit(const char *text, size_t len, const struct auth_edit *e,
 		return auth_error_plain(err, errsz, "invalid account address");
 	if (e->op != AUTH_EDIT_DEL &&
 	    ((e->password && (!auth_value_is_fit(e->password, false) ||
-	    strlen(e->password) > AUTH_HASH_MAX)) ||
-	    (e->scram && !auth_value_is_fit(e->scram, false))))
+				 strlen(e->password) > AUTH_HASH_MAX)) ||
+		(e->scram && !auth_value_is_fit(e->scram, false))))
 		return auth_error_plain(err, errsz, "invalid password field");
 	memset(&hit, 0, sizeof(hit));
 	memset(&hitfs, 0, sizeof(hitfs));
@@ -1363,13 +1368,14 @@ auth_accounts_edit(const char *text, size_t len, const struct auth_edit *e,
 		rc |= buf_append(out, text, len);
 		if (len > 0 && text[len - 1] != '\n')
 			rc |= buf_putc(out, '\n');
-		if (rc == 0 && auth_account_line_format(out, e->address,
-		    e->password, e->scram, e->addresses, e->naddresses) != 0) {
+		if (rc == 0 &&
+		    auth_account_line_format(out, e->address, e->password,
+			e->scram, e->addresses, e->naddresses) != 0) {
 			out->len = start;
 			if (out->data != NULL)
 				out->data[start] = '\0';
-			return auth_error_plain(err, errsz,
-			    "invalid account line");
+			return auth_error_plain(
+			    err, errsz, "invalid account line");
 		}
 	} else {
 		size_t before = (size_t)(hit.raw - text);

@@ -38,21 +38,21 @@
 #include "auth/scram.h"
 #include "lib/buf.h"
 
-#define AUTH_LINE_MAX 65536		/* bytes in a line of the file */
-#define AUTH_HASH_MAX 512		/* bytes in the PASSWORD field */
-#define AUTH_ADDRESSES_MAX 100		/* entries in addresses= */
-#define AUTH_ADDRESS_MAX 320		/* local@domain: 64 + 1 + 255 */
-#define AUTH_ARGON2_M_MAX 1048576	/* KiB of memory: 1 GiB */
-#define AUTH_ARGON2_T_MAX 100		/* passes */
-#define AUTH_ARGON2_P_MAX 16		/* lanes */
-#define AUTH_HASH_NEW_MAX 128		/* room for a new yescrypt hash */
+#define AUTH_LINE_MAX      65536   /* bytes in a line of the file */
+#define AUTH_HASH_MAX      512     /* bytes in the PASSWORD field */
+#define AUTH_ADDRESSES_MAX 100     /* entries in addresses= */
+#define AUTH_ADDRESS_MAX   320     /* local@domain: 64 + 1 + 255 */
+#define AUTH_ARGON2_M_MAX  1048576 /* KiB of memory: 1 GiB */
+#define AUTH_ARGON2_T_MAX  100     /* passes */
+#define AUTH_ARGON2_P_MAX  16      /* lanes */
+#define AUTH_HASH_NEW_MAX  128     /* room for a new yescrypt hash */
 
 enum auth_pw_kind {
-	AUTH_PW_NONE,		/* empty PASSWORD: a mailbox, no login */
-	AUTH_PW_DISABLED,	/* "!...": no login until re-enabled */
-	AUTH_PW_CRYPT,		/* a crypt(3) string in hash */
-	AUTH_PW_ARGON2,		/* an argon2 encoded string in hash */
-	AUTH_PW_SCRAM,		/* {SCRAM-SHA-256} only: the keys verify */
+	AUTH_PW_NONE,     /* empty PASSWORD: a mailbox, no login */
+	AUTH_PW_DISABLED, /* "!...": no login until re-enabled */
+	AUTH_PW_CRYPT,    /* a crypt(3) string in hash */
+	AUTH_PW_ARGON2,   /* an argon2 encoded string in hash */
+	AUTH_PW_SCRAM,    /* {SCRAM-SHA-256} only: the keys verify */
 };
 
 enum auth_scheme {
@@ -67,18 +67,18 @@ enum auth_scheme {
 };
 
 struct auth_account {
-	char *address;		/* "local@domain", lower-case */
+	char *address; /* "local@domain", lower-case */
 	enum auth_pw_kind kind;
 	enum auth_scheme scheme; /* of the password; for DISABLED the one
 				  * after '!' (NONE for a bare "!") */
-	char *hash;		/* CRYPT, ARGON2: the string to verify
-				 * against; NULL otherwise */
-	bool has_scram;		/* scram holds keys; only when the account
-				 * can log in (CRYPT, ARGON2, SCRAM) */
+	char *hash;              /* CRYPT, ARGON2: the string to verify
+				  * against; NULL otherwise */
+	bool has_scram;          /* scram holds keys; only when the account
+				  * can log in (CRYPT, ARGON2, SCRAM) */
 	struct auth_scram_keys scram;
-	char **addresses;	/* addresses= entries, lower-case */
+	char **addresses; /* addresses= entries, lower-case */
 	size_t naddresses;
-	unsigned line;		/* where the account is in the file */
+	unsigned line; /* where the account is in the file */
 };
 
 struct auth_accounts;
@@ -99,13 +99,13 @@ void auth_accounts_free(struct auth_accounts *aa);
  * The account whose address is address ("local@domain", any case), or
  * NULL. No recipient-delimiter cutting: a login name is exact.
  */
-const struct auth_account *auth_accounts_find(const struct auth_accounts *aa,
-    const char *address);
+const struct auth_account *auth_accounts_find(
+    const struct auth_accounts *aa, const char *address);
 
 /* The number of accounts, and the i-th (0 <= i < count) in file order. */
 size_t auth_accounts_count(const struct auth_accounts *aa);
-const struct auth_account *auth_accounts_get(const struct auth_accounts *aa,
-    size_t i);
+const struct auth_account *auth_accounts_get(
+    const struct auth_accounts *aa, size_t i);
 
 /* True if the account has a password it can log in with. */
 bool auth_account_can_login(const struct auth_account *a);
@@ -114,8 +114,8 @@ bool auth_account_can_login(const struct auth_account *a);
  * True if the account may use address (any case) as its envelope sender:
  * its own address or one of addresses=.
  */
-bool auth_account_may_send_as(const struct auth_account *a,
-    const char *address);
+bool auth_account_may_send_as(
+    const struct auth_account *a, const char *address);
 
 /*
  * True if s is an address the file accepts: with account, an account's
@@ -136,8 +136,8 @@ const char *auth_scheme_name(enum auth_scheme s);
  * purpose (milliseconds); thread-safe, for the auth process's workers.
  * Compares in constant time.
  */
-int auth_password_verify(const struct auth_account *a, const char *pw,
-    size_t len);
+int auth_password_verify(
+    const struct auth_account *a, const char *pw, size_t len);
 
 /*
  * Work comparable to verifying a password against a new-style (yescrypt)
@@ -157,19 +157,19 @@ int auth_password_hash(const char *pw, size_t len, char *out, size_t outsz);
 
 /* What auth_accounts_edit() does. */
 enum auth_edit_op {
-	AUTH_EDIT_ADD,		/* append a new account line */
-	AUTH_EDIT_PASSWD,	/* replace PASSWORD and scram-sha-256= */
-	AUTH_EDIT_DEL,		/* remove the account's line */
+	AUTH_EDIT_ADD,    /* append a new account line */
+	AUTH_EDIT_PASSWD, /* replace PASSWORD and scram-sha-256= */
+	AUTH_EDIT_DEL,    /* remove the account's line */
 };
 
 struct auth_edit {
 	enum auth_edit_op op;
-	const char *address;	/* the account, "local@domain", any case */
-	const char *password;	/* ADD, PASSWD: the new PASSWORD field
-				 * ("" or NULL: none) */
-	const char *scram;	/* ADD, PASSWD: the new scram-sha-256=
-				 * value; NULL: none (PASSWD drops an old
-				 * one) */
+	const char *address;  /* the account, "local@domain", any case */
+	const char *password; /* ADD, PASSWD: the new PASSWORD field
+			       * ("" or NULL: none) */
+	const char *scram;    /* ADD, PASSWD: the new scram-sha-256=
+			       * value; NULL: none (PASSWD drops an old
+			       * one) */
 	const char *const *addresses; /* ADD: addresses= entries */
 	size_t naddresses;
 };

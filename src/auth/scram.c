@@ -27,7 +27,8 @@ auth_scram_hmac(const uint8_t *key, size_t keylen, const void *msg, size_t n,
 
 	if (keylen > INT_MAX ||
 	    HMAC(EVP_sha256(), key, (int)keylen, msg, n, out, &outlen) ==
-	    NULL || outlen != AUTH_SCRAM_KEY_LEN)
+		NULL ||
+	    outlen != AUTH_SCRAM_KEY_LEN)
 		fatalx("scram: HMAC-SHA-256 failed");
 }
 
@@ -47,8 +48,8 @@ static bool
 auth_scram_args_are_valid(size_t len, size_t salt_len, uint32_t iter)
 {
 	return len <= AUTH_PASSWORD_MAX && salt_len >= 1 &&
-	    salt_len <= AUTH_SCRAM_SALT_MAX && iter >= AUTH_SCRAM_ITER_MIN &&
-	    iter <= AUTH_SCRAM_ITER_MAX;
+	       salt_len <= AUTH_SCRAM_SALT_MAX && iter >= AUTH_SCRAM_ITER_MIN &&
+	       iter <= AUTH_SCRAM_ITER_MAX;
 }
 
 /*
@@ -61,12 +62,11 @@ auth_scram_client_key(const char *pw, size_t len, const uint8_t *salt,
     uint8_t client_key[AUTH_SCRAM_KEY_LEN])
 {
 	/* An empty password is passed as "" so OpenSSL sees a pointer. */
-	if (PKCS5_PBKDF2_HMAC(len > 0 ? pw : "", (int)len, salt,
-	    (int)salt_len, (int)iter, EVP_sha256(), AUTH_SCRAM_KEY_LEN,
-	    salted) != 1)
+	if (PKCS5_PBKDF2_HMAC(len > 0 ? pw : "", (int)len, salt, (int)salt_len,
+		(int)iter, EVP_sha256(), AUTH_SCRAM_KEY_LEN, salted) != 1)
 		fatalx("scram: PBKDF2 failed");
-	auth_scram_hmac(salted, AUTH_SCRAM_KEY_LEN, "Client Key", 10,
-	    client_key);
+	auth_scram_hmac(
+	    salted, AUTH_SCRAM_KEY_LEN, "Client Key", 10, client_key);
 }
 
 int
@@ -78,11 +78,11 @@ auth_scram_keys_derive(const char *pw, size_t len, const uint8_t *salt,
 	memset(out, 0, sizeof(*out));
 	if (!auth_scram_args_are_valid(len, salt_len, iter))
 		return -1;
-	auth_scram_client_key(pw, len, salt, salt_len, iter, salted,
-	    client_key);
+	auth_scram_client_key(
+	    pw, len, salt, salt_len, iter, salted, client_key);
 	auth_scram_sha256(client_key, sizeof(client_key), out->stored_key);
-	auth_scram_hmac(salted, sizeof(salted), "Server Key", 10,
-	    out->server_key);
+	auth_scram_hmac(
+	    salted, sizeof(salted), "Server Key", 10, out->server_key);
 	OPENSSL_cleanse(salted, sizeof(salted));
 	OPENSSL_cleanse(client_key, sizeof(client_key));
 	out->iter = iter;
@@ -97,11 +97,10 @@ auth_scram_keys_new(const char *pw, size_t len, struct auth_scram_keys *out)
 	uint8_t salt[AUTH_SCRAM_SALT_NEW];
 
 	memset(out, 0, sizeof(*out));
-	if (len > AUTH_PASSWORD_MAX ||
-	    RAND_bytes(salt, (int)sizeof(salt)) != 1)
+	if (len > AUTH_PASSWORD_MAX || RAND_bytes(salt, (int)sizeof(salt)) != 1)
 		return -1;
-	return auth_scram_keys_derive(pw, len, salt, sizeof(salt),
-	    AUTH_SCRAM_ITER_NEW, out);
+	return auth_scram_keys_derive(
+	    pw, len, salt, sizeof(salt), AUTH_SCRAM_ITER_NEW, out);
 }
 
 int
@@ -116,8 +115,8 @@ auth_scram_client_proof(const char *pw, size_t len, const uint8_t *salt,
 	memset(proof_out, 0, AUTH_SCRAM_KEY_LEN);
 	if (!auth_scram_args_are_valid(len, salt_len, iter))
 		return -1;
-	auth_scram_client_key(pw, len, salt, salt_len, iter, salted,
-	    client_key);
+	auth_scram_client_key(
+	    pw, len, salt, salt_len, iter, salted, client_key);
 	auth_scram_sha256(client_key, sizeof(client_key), stored);
 	auth_scram_hmac(stored, sizeof(stored), authmsg, n, sig);
 	for (i = 0; i < AUTH_SCRAM_KEY_LEN; i++)
@@ -182,8 +181,8 @@ auth_scram_next_field(const char **s, size_t *n, struct span *f, bool last)
 }
 
 int
-auth_scram_keys_parse(const char *s, size_t n, struct auth_scram_keys *out,
-    const char **why_out)
+auth_scram_keys_parse(
+    const char *s, size_t n, struct auth_scram_keys *out, const char **why_out)
 {
 	struct span f[4];
 	uint64_t iter;
@@ -196,24 +195,27 @@ auth_scram_keys_parse(const char *s, size_t n, struct auth_scram_keys *out,
 			*why_out = "want ITER,SALT,STOREDKEY,SERVERKEY";
 			return -1;
 		}
-	if (numparse_u64(f[0], AUTH_SCRAM_ITER_MIN, AUTH_SCRAM_ITER_MAX,
-	    &iter) != 0) {
+	if (numparse_u64(
+		f[0], AUTH_SCRAM_ITER_MIN, AUTH_SCRAM_ITER_MAX, &iter) != 0) {
 		*why_out = "iteration count not in 4096..10000000";
 		return -1;
 	}
-	if (base64_decode(f[1].p, f[1].n, out->salt, sizeof(out->salt),
-	    &len) != 0 || len == 0) {
+	if (base64_decode(f[1].p, f[1].n, out->salt, sizeof(out->salt), &len) !=
+		0 ||
+	    len == 0) {
 		*why_out = "salt is not base64 of 1..64 bytes";
 		goto fail;
 	}
 	out->salt_len = len;
 	if (base64_decode(f[2].p, f[2].n, out->stored_key,
-	    sizeof(out->stored_key), &len) != 0 || len != AUTH_SCRAM_KEY_LEN) {
+		sizeof(out->stored_key), &len) != 0 ||
+	    len != AUTH_SCRAM_KEY_LEN) {
 		*why_out = "StoredKey is not base64 of 32 bytes";
 		goto fail;
 	}
 	if (base64_decode(f[3].p, f[3].n, out->server_key,
-	    sizeof(out->server_key), &len) != 0 || len != AUTH_SCRAM_KEY_LEN) {
+		sizeof(out->server_key), &len) != 0 ||
+	    len != AUTH_SCRAM_KEY_LEN) {
 		*why_out = "ServerKey is not base64 of 32 bytes";
 		goto fail;
 	}
@@ -225,8 +227,7 @@ fail:
 }
 
 int
-auth_scram_keys_format(const struct auth_scram_keys *k, char *out,
-    size_t outsz)
+auth_scram_keys_format(const struct auth_scram_keys *k, char *out, size_t outsz)
 {
 	char salt[AUTH_SCRAM_TEXT_MAX], stored[64], server[64];
 	int n;
@@ -239,8 +240,8 @@ auth_scram_keys_format(const struct auth_scram_keys *k, char *out,
 	(void)base64_encode(k->salt, k->salt_len, salt);
 	(void)base64_encode(k->stored_key, AUTH_SCRAM_KEY_LEN, stored);
 	(void)base64_encode(k->server_key, AUTH_SCRAM_KEY_LEN, server);
-	n = snprintf(out, outsz, "%u,%s,%s,%s", (unsigned)k->iter, salt, stored,
-	    server);
+	n = snprintf(
+	    out, outsz, "%u,%s,%s,%s", (unsigned)k->iter, salt, stored, server);
 	if (n < 0 || (size_t)n >= outsz) {
 		out[0] = '\0';
 		return -1;

@@ -35,13 +35,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_SCRAM_KEY_LEN 32		/* SHA-256 output */
-#define AUTH_SCRAM_SALT_MAX 64		/* bytes of salt we store */
-#define AUTH_SCRAM_SALT_NEW 16		/* bytes of salt for new keys */
-#define AUTH_SCRAM_ITER_MIN 4096	/* RFC 7677 4: at least 4096 */
-#define AUTH_SCRAM_ITER_MAX 10000000	/* bounds one login's CPU time */
-#define AUTH_SCRAM_ITER_NEW 4096	/* iterations for new keys */
-#define AUTH_PASSWORD_MAX 1024		/* bytes in a password we accept */
+#define AUTH_SCRAM_KEY_LEN  32       /* SHA-256 output */
+#define AUTH_SCRAM_SALT_MAX 64       /* bytes of salt we store */
+#define AUTH_SCRAM_SALT_NEW 16       /* bytes of salt for new keys */
+#define AUTH_SCRAM_ITER_MIN 4096     /* RFC 7677 4: at least 4096 */
+#define AUTH_SCRAM_ITER_MAX 10000000 /* bounds one login's CPU time */
+#define AUTH_SCRAM_ITER_NEW 4096     /* iterations for new keys */
+#define AUTH_PASSWORD_MAX   1024     /* bytes in a password we accept */
 /* Room for the longest stored form plus NUL (8 + 3 commas + 3 base64). */
 #define AUTH_SCRAM_TEXT_MAX 256
 
@@ -58,15 +58,15 @@ struct auth_scram_keys {
  * no crypto. Returns 0, or -1 with *why_out a static description of what
  * is wrong ("bad iteration count", ...); *out is zeroed on failure.
  */
-int auth_scram_keys_parse(const char *s, size_t n,
-    struct auth_scram_keys *out, const char **why_out);
+int auth_scram_keys_parse(
+    const char *s, size_t n, struct auth_scram_keys *out, const char **why_out);
 
 /*
  * Writes the stored form of k into out (outsz bytes, NUL-terminated).
  * Returns 0, or -1 when it does not fit (out is then "").
  */
-int auth_scram_keys_format(const struct auth_scram_keys *k, char *out,
-    size_t outsz);
+int auth_scram_keys_format(
+    const struct auth_scram_keys *k, char *out, size_t outsz);
 
 /*
  * Derives StoredKey and ServerKey for password pw[0..len) with the given
@@ -81,8 +81,8 @@ int auth_scram_keys_derive(const char *pw, size_t len, const uint8_t *salt,
  * (RAND_bytes) and AUTH_SCRAM_ITER_NEW iterations. 0, or -1 when the
  * password is longer than AUTH_PASSWORD_MAX or the random source fails.
  */
-int auth_scram_keys_new(const char *pw, size_t len,
-    struct auth_scram_keys *out);
+int auth_scram_keys_new(
+    const char *pw, size_t len, struct auth_scram_keys *out);
 
 /*
  * Server side: true if proof is a valid ClientProof for AuthMessage
@@ -91,8 +91,7 @@ int auth_scram_keys_new(const char *pw, size_t len,
  * comparison is constant time.
  */
 bool auth_scram_proof_ok(const uint8_t stored_key[AUTH_SCRAM_KEY_LEN],
-    const uint8_t *authmsg, size_t n,
-    const uint8_t proof[AUTH_SCRAM_KEY_LEN]);
+    const uint8_t *authmsg, size_t n, const uint8_t proof[AUTH_SCRAM_KEY_LEN]);
 
 /* Server side: ServerSignature = HMAC(ServerKey, AuthMessage) into out. */
 void auth_scram_server_signature(const uint8_t server_key[AUTH_SCRAM_KEY_LEN],

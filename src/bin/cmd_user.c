@@ -44,7 +44,7 @@
 #include "lib/fsio.h"
 #include "lookup/tables.h"
 
-#define CMD_USER_FILE_MAX (256u * 1024 * 1024)	/* as the server reads */
+#define CMD_USER_FILE_MAX (256u * 1024 * 1024) /* as the server reads */
 
 enum cmd_user_op {
 	CMD_USER_ADD,
@@ -55,25 +55,24 @@ enum cmd_user_op {
 
 struct cmd_user_args {
 	enum cmd_user_op op;
-	const char *config;		/* --config FILE, or NULL */
-	const char *address;		/* ADDRESS */
+	const char *config;                    /* --config FILE, or NULL */
+	const char *address;                   /* ADDRESS */
 	const char *extra[AUTH_ADDRESSES_MAX]; /* --address EXTRA... */
 	size_t nextra;
-	bool no_password;		/* add --no-password */
+	bool no_password; /* add --no-password */
 };
 
 /* The users file and its directory, as edited. */
 struct cmd_user_file {
-	char path[PATH_MAX];		/* symlinks resolved */
+	char path[PATH_MAX]; /* symlinks resolved */
 	char dir[PATH_MAX];
-	int dirfd;			/* locked with flock, or -1 */
+	int dirfd; /* locked with flock, or -1 */
 	bool exists;
-	struct stat st;			/* when exists */
+	struct stat st; /* when exists */
 	struct buf text;
 };
 
-static void
-cmd_user_err(char *err, size_t errsz, const char *fmt, ...)
+static void cmd_user_err(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Writes an error message into err; a long one is cut, which is fine. */
@@ -91,7 +90,8 @@ static int
 cmd_user_usage(void)
 {
 	fprintf(stderr,
-	    "usage: petrel user add [--config FILE] ADDRESS [--address EXTRA]... "
+	    "usage: petrel user add [--config FILE] ADDRESS [--address "
+	    "EXTRA]... "
 	    "[--no-password]\n"
 	    "       petrel user passwd [--config FILE] ADDRESS\n"
 	    "       petrel user del [--config FILE] ADDRESS\n"
@@ -139,23 +139,25 @@ cmd_user_parse_args(int argc, char **argv, struct cmd_user_args *a)
 		} else if (strncmp(arg, "--config=", 9) == 0) {
 			a->config = arg + 9;
 		} else if (strcmp(arg, "--address") == 0 ||
-		    strncmp(arg, "--address=", 10) == 0) {
-			const char *v = arg[9] == '=' ? arg + 10 :
-			    i + 1 < argc ? argv[++i] : NULL;
+			   strncmp(arg, "--address=", 10) == 0) {
+			const char *v = arg[9] == '='  ? arg + 10
+					: i + 1 < argc ? argv[++i]
+						       : NULL;
 			if (v == NULL || a->op != CMD_USER_ADD)
 				return cmd_user_usage();
 			if (a->nextra == AUTH_ADDRESSES_MAX) {
-				fprintf(stderr, "petrel: user: more than %u "
-						"--address\n",
+				fprintf(stderr,
+				    "petrel: user: more than %u "
+				    "--address\n",
 				    AUTH_ADDRESSES_MAX);
 				return 2;
 			}
 			a->extra[a->nextra++] = v;
 		} else if (strcmp(arg, "--no-password") == 0 &&
-		    a->op == CMD_USER_ADD) {
+			   a->op == CMD_USER_ADD) {
 			a->no_password = true;
 		} else if (strncmp(arg, "--pass", 6) == 0 ||
-		    strncmp(arg, "-p", 2) == 0) {
+			   strncmp(arg, "-p", 2) == 0) {
 			return cmd_user_no_argv_password();
 		} else if (arg[0] == '-' && arg[1] != '\0') {
 			return cmd_user_usage();
@@ -181,23 +183,26 @@ cmd_user_check_addresses(const struct cmd_user_args *a, const struct conf *c)
 	size_t i;
 
 	if (!auth_address_is_valid(a->address, true)) {
-		fprintf(stderr, "petrel: user: '%s' is not a valid account "
-				"address (user@domain, user of a-z 0-9 . _ + -)\n",
+		fprintf(stderr,
+		    "petrel: user: '%s' is not a valid account "
+		    "address (user@domain, user of a-z 0-9 . _ + -)\n",
 		    a->address);
 		return 1;
 	}
 	at = strrchr(a->address, '@');
 	if (!conf_is_local_domain(c, at + 1)) {
-		fprintf(stderr, "petrel: user: '%s' is not a configured domain "
-				"(add a `domain %s` line to the configuration "
-				"first)\n",
+		fprintf(stderr,
+		    "petrel: user: '%s' is not a configured domain "
+		    "(add a `domain %s` line to the configuration "
+		    "first)\n",
 		    at + 1, at + 1);
 		return 1;
 	}
 	for (i = 0; i < a->nextra; i++) {
 		if (!auth_address_is_valid(a->extra[i], false)) {
-			fprintf(stderr, "petrel: user: --address '%s' is not "
-					"a valid address\n",
+			fprintf(stderr,
+			    "petrel: user: --address '%s' is not "
+			    "a valid address\n",
 			    a->extra[i]);
 			return 1;
 		}
@@ -224,8 +229,8 @@ cmd_user_on_signal(int sig)
  * long, a read error).
  */
 static int
-cmd_user_read_line(int fd, char *pw, size_t max, size_t *len_out,
-    char *err, size_t errsz)
+cmd_user_read_line(
+    int fd, char *pw, size_t max, size_t *len_out, char *err, size_t errsz)
 {
 	size_t n = 0;
 	bool eol = false;
@@ -244,8 +249,9 @@ cmd_user_read_line(int fd, char *pw, size_t max, size_t *len_out,
 		}
 		if (r == 0) {
 			if (n == 0) {
-				cmd_user_err(err, errsz, "no password given on "
-						     "standard input");
+				cmd_user_err(err, errsz,
+				    "no password given on "
+				    "standard input");
 				return -1;
 			}
 			break;
@@ -255,8 +261,8 @@ cmd_user_read_line(int fd, char *pw, size_t max, size_t *len_out,
 			continue;
 		}
 		if (n == max) {
-			cmd_user_err(err, errsz, "password longer than %zu bytes",
-			    max);
+			cmd_user_err(
+			    err, errsz, "password longer than %zu bytes", max);
 			return -1;
 		}
 		pw[n++] = ch;
@@ -287,15 +293,19 @@ cmd_user_prompt(const char *prompt, char *pw, size_t max, size_t *len_out,
 	signal(SIGQUIT, cmd_user_on_signal);
 	off = cmd_user_tio;
 	off.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/*
+	 * Echo goes off (dropping typeahead) before the prompt appears: what
+	 * is typed after the prompt must be neither echoed nor discarded.
+	 */
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &off) != 0) {
 		cmd_user_err(err, errsz, "terminal: %s", strerror(errno));
 		rc = -1;
 	} else {
-		rc = cmd_user_read_line(STDIN_FILENO, pw, max, len_out, err,
-		    errsz);
-		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &cmd_user_tio);
+		fputs(prompt, stderr);
+		fflush(stderr);
+		rc = cmd_user_read_line(
+		    STDIN_FILENO, pw, max, len_out, err, errsz);
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &cmd_user_tio);
 	}
 	cmd_user_tio_saved = 0;
 	signal(SIGINT, SIG_DFL);
@@ -312,35 +322,36 @@ cmd_user_prompt(const char *prompt, char *pw, size_t max, size_t *len_out,
  * 0 and *len_out, or -1 with err.
  */
 static int
-cmd_user_get_password(const char *address, char *pw, size_t *len_out,
-    char *err, size_t errsz)
+cmd_user_get_password(
+    const char *address, char *pw, size_t *len_out, char *err, size_t errsz)
 {
 	char again[AUTH_PASSWORD_MAX + 1], prompt[AUTH_ADDRESS_MAX + 32];
 	size_t alen;
 	int rc;
 
 	if (!isatty(STDIN_FILENO)) {
-		rc = cmd_user_read_line(STDIN_FILENO, pw, AUTH_PASSWORD_MAX,
-		    len_out, err, errsz);
+		rc = cmd_user_read_line(
+		    STDIN_FILENO, pw, AUTH_PASSWORD_MAX, len_out, err, errsz);
 	} else {
-		snprintf(prompt, sizeof(prompt), "New password for %s: ",
-		    address);
-		rc = cmd_user_prompt(prompt, pw, AUTH_PASSWORD_MAX, len_out,
-		    err, errsz);
+		snprintf(
+		    prompt, sizeof(prompt), "New password for %s: ", address);
+		rc = cmd_user_prompt(
+		    prompt, pw, AUTH_PASSWORD_MAX, len_out, err, errsz);
 		if (rc == 0)
 			rc = cmd_user_prompt("Retype the password: ", again,
 			    AUTH_PASSWORD_MAX, &alen, err, errsz);
-		if (rc == 0 && (alen != *len_out ||
-		    memcmp(again, pw, alen) != 0)) {
+		if (rc == 0 &&
+		    (alen != *len_out || memcmp(again, pw, alen) != 0)) {
 			cmd_user_err(err, errsz, "the passwords do not match");
 			rc = -1;
 		}
 		explicit_bzero(again, sizeof(again));
 	}
 	if (rc == 0 && *len_out == 0) {
-		cmd_user_err(err, errsz, "empty password (use `petrel user add "
-				     "--no-password` for a mailbox without "
-				     "login)");
+		cmd_user_err(err, errsz,
+		    "empty password (use `petrel user add "
+		    "--no-password` for a mailbox without "
+		    "login)");
 		rc = -1;
 	}
 	if (rc == 0 && memchr(pw, '\0', *len_out) != NULL) {
@@ -373,8 +384,8 @@ cmd_user_hash(const char *pw, size_t len, char hash[AUTH_HASH_NEW_MAX],
 
 /* Reads path into b; *exists false (and b empty) when it is missing. */
 static int
-cmd_user_read_file(const char *path, struct buf *b, bool *exists,
-    char *err, size_t errsz)
+cmd_user_read_file(
+    const char *path, struct buf *b, bool *exists, char *err, size_t errsz)
 {
 	char chunk[65536];
 	ssize_t n;
@@ -393,8 +404,8 @@ cmd_user_read_file(const char *path, struct buf *b, bool *exists,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 || buf_append(b, chunk, (size_t)n) != 0) {
-			cmd_user_err(err, errsz, "%s: %s", path, n < 0 ?
-			    strerror(errno) : "file too large");
+			cmd_user_err(err, errsz, "%s: %s", path,
+			    n < 0 ? strerror(errno) : "file too large");
 			explicit_bzero(chunk, sizeof(chunk));
 			close(fd);
 			return -1;
@@ -426,14 +437,14 @@ cmd_user_open(const struct conf *c, bool lock, struct cmd_user_file *f,
 		}
 		if (snprintf(f->path, sizeof(f->path), "%s", c->users_file) >=
 		    (int)sizeof(f->path)) {
-			cmd_user_err(err, errsz, "%s: path too long",
-			    c->users_file);
+			cmd_user_err(
+			    err, errsz, "%s: path too long", c->users_file);
 			return -1;
 		}
 	}
 	memcpy(f->dir, f->path, sizeof(f->dir));
 	slash = strrchr(f->dir, '/');
-	if (slash == NULL) {	/* conf paths are absolute */
+	if (slash == NULL) { /* conf paths are absolute */
 		cmd_user_err(err, errsz, "%s: not an absolute path", f->path);
 		return -1;
 	}
@@ -445,8 +456,10 @@ cmd_user_open(const struct conf *c, bool lock, struct cmd_user_file *f,
 		f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (f->dirfd < 0) {
 			cmd_user_err(err, errsz, "%s: %s%s", f->dir,
-			    strerror(errno), errno == ENOENT ?
-			    " (create it, or start petrel once)" : "");
+			    strerror(errno),
+			    errno == ENOENT
+				? " (create it, or start petrel once)"
+				: "");
 			return -1;
 		}
 		if (flock(f->dirfd, LOCK_EX) != 0) {
@@ -468,7 +481,7 @@ static void
 cmd_user_close(struct cmd_user_file *f)
 {
 	if (f->dirfd >= 0)
-		close(f->dirfd);	/* releases the lock */
+		close(f->dirfd); /* releases the lock */
 	f->dirfd = -1;
 	if (f->text.data != NULL)
 		explicit_bzero(f->text.data, f->text.len);
@@ -481,8 +494,8 @@ cmd_user_close(struct cmd_user_file *f)
  * (when out is not NULL), 0, or -1 with err.
  */
 static int
-cmd_user_validate(const struct conf *c, const char *name, const struct buf *text,
-    struct auth_accounts **out, char *err, size_t errsz)
+cmd_user_validate(const struct conf *c, const char *name,
+    const struct buf *text, struct auth_accounts **out, char *err, size_t errsz)
 {
 	struct auth_accounts *aa;
 	struct tables *t;
@@ -490,17 +503,17 @@ cmd_user_validate(const struct conf *c, const char *name, const struct buf *text
 	bool have_aliases = false;
 	int rc;
 
-	if (auth_accounts_parse(name, buf_str(text), text->len, &aa, err,
-	    errsz) != 0)
+	if (auth_accounts_parse(
+		name, buf_str(text), text->len, &aa, err, errsz) != 0)
 		return -1;
 	buf_init(&aliases, CMD_USER_FILE_MAX);
 	rc = 0;
 	if (c->aliases_file != NULL)
-		rc = cmd_user_read_file(c->aliases_file, &aliases,
-		    &have_aliases, err, errsz);
+		rc = cmd_user_read_file(
+		    c->aliases_file, &aliases, &have_aliases, err, errsz);
 	if (rc == 0 && c->aliases_file != NULL && !have_aliases) {
-		cmd_user_err(err, errsz, "%s: %s", c->aliases_file,
-		    strerror(ENOENT));
+		cmd_user_err(
+		    err, errsz, "%s: %s", c->aliases_file, strerror(ENOENT));
 		rc = -1;
 	}
 	if (rc == 0) {
@@ -523,8 +536,8 @@ cmd_user_validate(const struct conf *c, const char *name, const struct buf *text
  * -1 with err; on failure the old file is untouched.
  */
 static int
-cmd_user_write(struct cmd_user_file *f, const struct buf *text, char *err,
-    size_t errsz)
+cmd_user_write(
+    struct cmd_user_file *f, const struct buf *text, char *err, size_t errsz)
 {
 	char tmp[PATH_MAX];
 	const char *base = strrchr(f->path, '/') + 1;
@@ -532,8 +545,8 @@ cmd_user_write(struct cmd_user_file *f, const struct buf *text, char *err,
 	int fd;
 
 	if (snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX",
-	    strcmp(f->dir, "/") == 0 ? "" : f->dir, base) >=
-	    (int)sizeof(tmp)) {
+		strcmp(f->dir, "/") == 0 ? "" : f->dir,
+		base) >= (int)sizeof(tmp)) {
 		cmd_user_err(err, errsz, "%s: path too long", f->path);
 		return -1;
 	}
@@ -557,7 +570,8 @@ cmd_user_write(struct cmd_user_file *f, const struct buf *text, char *err,
 		return -1;
 	}
 	if (fsio_fsync(f->dirfd) != 0) {
-		cmd_user_err(err, errsz, "%s: fsync: %s", f->dir, strerror(errno));
+		cmd_user_err(
+		    err, errsz, "%s: fsync: %s", f->dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -573,8 +587,8 @@ cmd_user_list(const struct conf *c)
 	size_t i, j, n;
 
 	if (cmd_user_open(c, false, &f, err, sizeof(err)) != 0 ||
-	    auth_accounts_parse(f.path, buf_str(&f.text), f.text.len, &aa,
-	    err, sizeof(err)) != 0) {
+	    auth_accounts_parse(f.path, buf_str(&f.text), f.text.len, &aa, err,
+		sizeof(err)) != 0) {
 		fprintf(stderr, "petrel: user: %s\n", err);
 		cmd_user_close(&f);
 		return 1;
@@ -584,8 +598,9 @@ cmd_user_list(const struct conf *c)
 		const struct auth_account *a = auth_accounts_get(aa, i);
 
 		printf("%s login=%s scheme=%s scram=%s addresses=", a->address,
-		    a->kind == AUTH_PW_DISABLED ? "disabled" :
-		    auth_account_can_login(a) ? "yes" : "no",
+		    a->kind == AUTH_PW_DISABLED ? "disabled"
+		    : auth_account_can_login(a) ? "yes"
+						: "no",
 		    auth_scheme_name(a->scheme), a->has_scram ? "yes" : "no");
 		for (j = 0; j < a->naddresses; j++)
 			printf("%s%s", j ? "," : "", a->addresses[j]);
@@ -614,17 +629,18 @@ cmd_user_edit(const struct cmd_user_args *args, const struct conf *c)
 	buf_init(&out, CMD_USER_FILE_MAX);
 	if (cmd_user_open(c, true, &f, err, sizeof(err)) != 0)
 		goto fail;
-	if (cmd_user_validate(c, f.path, &f.text, &aa, err, sizeof(err)) !=
-	    0) {
-		fprintf(stderr, "petrel: user: the file does not load; fix it "
-				"first: %s\n",
+	if (cmd_user_validate(c, f.path, &f.text, &aa, err, sizeof(err)) != 0) {
+		fprintf(stderr,
+		    "petrel: user: the file does not load; fix it "
+		    "first: %s\n",
 		    err);
 		goto done;
 	}
 	acc = auth_accounts_find(aa, args->address);
 	if (args->op == CMD_USER_ADD && acc != NULL) {
-		cmd_user_err(err, sizeof(err), "%s: account %s already exists "
-					   "(line %u)",
+		cmd_user_err(err, sizeof(err),
+		    "%s: account %s already exists "
+		    "(line %u)",
 		    f.path, acc->address, acc->line);
 		goto fail;
 	}
@@ -644,13 +660,14 @@ cmd_user_edit(const struct cmd_user_args *args, const struct conf *c)
 	else
 		e.op = AUTH_EDIT_DEL;
 	if (e.op != AUTH_EDIT_DEL && !args->no_password) {
-		if (cmd_user_get_password(args->address, pw, &len, err,
-		    sizeof(err)) != 0)
+		if (cmd_user_get_password(
+			args->address, pw, &len, err, sizeof(err)) != 0)
 			goto fail;
 		rc = cmd_user_hash(pw, len, hash, scram);
 		explicit_bzero(pw, sizeof(pw));
 		if (rc != 0) {
-			cmd_user_err(err, sizeof(err), "cannot hash the password");
+			cmd_user_err(
+			    err, sizeof(err), "cannot hash the password");
 			rc = 1;
 			goto fail;
 		}
@@ -658,21 +675,24 @@ cmd_user_edit(const struct cmd_user_args *args, const struct conf *c)
 		e.password = hash;
 		e.scram = scram;
 	}
-	if (auth_accounts_edit(buf_str(&f.text), f.text.len, &e, &out, err,
-	    sizeof(err)) != 0)
+	if (auth_accounts_edit(
+		buf_str(&f.text), f.text.len, &e, &out, err, sizeof(err)) != 0)
 		goto fail;
 	if (cmd_user_validate(c, f.path, &out, NULL, err, sizeof(err)) != 0) {
-		fprintf(stderr, "petrel: user: not written: the result would "
-				"not load: %s\n",
+		fprintf(stderr,
+		    "petrel: user: not written: the result would "
+		    "not load: %s\n",
 		    err);
 		goto done;
 	}
 	if (cmd_user_write(&f, &out, err, sizeof(err)) != 0)
 		goto fail;
 	/* TODO(control): ask the running server to reload */
-	printf("%s %s in %s\n", args->op == CMD_USER_ADD ? "added" :
-	    args->op == CMD_USER_PASSWD ? "changed the password of" :
-	    "deleted", args->address, f.path);
+	printf("%s %s in %s\n",
+	    args->op == CMD_USER_ADD      ? "added"
+	    : args->op == CMD_USER_PASSWD ? "changed the password of"
+					  : "deleted",
+	    args->address, f.path);
 	rc = fflush(stdout) == 0 ? 0 : 1;
 	goto done;
 fail:

@@ -16,17 +16,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_ACCOUNTS_HASH                                                   \
-	"$y$j75$jTyDW/epwdnMidXV7jEvl1$QELNdIcVnqxKDnD3bAuX2pExleTA5LjfIZ11Y0T" \
+#define FUZZ_ACCOUNTS_HASH                                                     \
+	"$y$j75$jTyDW/"                                                        \
+	"epwdnMidXV7jEvl1$QELNdIcVnqxKDnD3bAuX2pExleTA5LjfIZ11Y0T"             \
 	"KYoA"
-#define FUZZ_ACCOUNTS_SCRAM                                                  \
-	"4096,MDEyMzQ1Njc4OWFiY2RlZg==,bpSY5Ze9NUH+I35LC3gVq+DpBfK46iXBxvhAKqV" \
+#define FUZZ_ACCOUNTS_SCRAM                                                    \
+	"4096,MDEyMzQ1Njc4OWFiY2RlZg==,bpSY5Ze9NUH+I35LC3gVq+"                 \
+	"DpBfK46iXBxvhAKqV"                                                    \
 	"u9pE=,VpYlBuxyzeCI1KnctrefdljpB1mk3Gp7sBI/t11+NkQ="
 
 /* Applies e to text and parses the result; aborts when that fails. */
 static struct auth_accounts *
-fuzz_accounts_edit(const char *text, size_t len, const struct auth_edit *e,
-    int want_rc)
+fuzz_accounts_edit(
+    const char *text, size_t len, const struct auth_edit *e, int want_rc)
 {
 	struct auth_accounts *aa = NULL;
 	struct buf out;
@@ -38,7 +40,7 @@ fuzz_accounts_edit(const char *text, size_t len, const struct auth_edit *e,
 	if (rc != want_rc)
 		abort();
 	if (rc == 0 && auth_accounts_parse("edited", out.data ? out.data : "",
-	    out.len, &aa, err, sizeof(err)) != 0)
+			   out.len, &aa, err, sizeof(err)) != 0)
 		abort();
 	buf_clear(&out);
 	return aa;
@@ -54,8 +56,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[512], addr[AUTH_ADDRESS_MAX + 1];
 	size_t i, n;
 
-	if (auth_accounts_parse("users", text, size, &aa, err,
-	    sizeof(err)) != 0) {
+	if (auth_accounts_parse("users", text, size, &aa, err, sizeof(err)) !=
+	    0) {
 		if (aa != NULL || memchr(err, '\0', sizeof(err)) == NULL ||
 		    strncmp(err, "users:", 6) != 0)
 			abort();
@@ -69,10 +71,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (auth_account_can_login(a) !=
 		    (a->kind == AUTH_PW_CRYPT || a->kind == AUTH_PW_ARGON2 ||
-		    a->kind == AUTH_PW_SCRAM))
+			a->kind == AUTH_PW_SCRAM))
 			abort();
-		if ((a->hash != NULL) != (a->kind == AUTH_PW_CRYPT ||
-		    a->kind == AUTH_PW_ARGON2))
+		if ((a->hash != NULL) !=
+		    (a->kind == AUTH_PW_CRYPT || a->kind == AUTH_PW_ARGON2))
 			abort();
 		if (a->has_scram && !auth_account_can_login(a))
 			abort();
@@ -91,10 +93,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	e.op = AUTH_EDIT_ADD;
 	e.password = FUZZ_ACCOUNTS_HASH;
 	e.scram = FUZZ_ACCOUNTS_SCRAM;
-	ea = fuzz_accounts_edit(text, size, &e,
-	    auth_accounts_find(aa, e.address) ? -1 : 0);
+	ea = fuzz_accounts_edit(
+	    text, size, &e, auth_accounts_find(aa, e.address) ? -1 : 0);
 	if (ea != NULL && (auth_accounts_count(ea) != n + 1 ||
-	    auth_accounts_find(ea, e.address) == NULL))
+			      auth_accounts_find(ea, e.address) == NULL))
 		abort();
 	auth_accounts_free(ea);
 	if (first != NULL) {

@@ -341,7 +341,7 @@ def _pty_run(setup, args, answers):
     os.close(slave)
     seen = b""
     pending = list(answers)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         r, _, _ = select.select([master], [], [], 0.2)
         if r:
@@ -356,6 +356,12 @@ def _pty_run(setup, args, answers):
                 os.write(master, pending.pop(0).encode() + b"\n")
         elif p.poll() is not None:
             break
+    if p.poll() is None:
+        # Stuck at a prompt: never leave it waiting for a terminal.
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(30)
+        os.close(master)
+        pytest.fail("petrel user still running; terminal: %r" % seen)
     out = p.stdout.read()
     p.wait(30)
     os.close(master)

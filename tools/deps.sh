@@ -31,7 +31,7 @@ if [ -n "$missing" ]; then
 fi
 # System users for privilege separation (only meaningful as root).
 if [ "$(id -u)" = 0 ]; then
-	for u in petrel petrel-queue petrel-mail; do
+	for u in petrel petrel-queue petrel-mail petrel-auth; do
 		getent passwd "$u" >/dev/null ||
 		    useradd --system --no-create-home --home-dir /nonexistent \
 			--shell /usr/sbin/nologin "$u"

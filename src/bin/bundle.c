@@ -276,6 +276,7 @@ bundle_parse(const struct bundle *b, struct bundle_conf *out, char *err,
 {
 	const struct buf *users = &b->part[BUNDLE_USERS];
 	const struct buf *aliases = &b->part[BUNDLE_ALIASES];
+	struct auth_accounts *accounts = NULL;
 
 	memset(out, 0, sizeof(*out));
 	if (conf_parse(buf_str(&b->part[BUNDLE_CONF_NAME]),
@@ -289,6 +290,17 @@ bundle_parse(const struct bundle *b, struct bundle_conf *out, char *err,
 		conf_free(&out->conf);
 		return -1;
 	}
+	/*
+	 * The password fields too (the parent has them; children get the
+	 * file without them): a bad line is refused here, at start or
+	 * reload, never in the auth process.
+	 */
+	if (auth_accounts_parse(out->conf.users_file, buf_str(users),
+	    users->len, &accounts, err, errsz) != 0) {
+		bundle_conf_free(out);
+		return -1;
+	}
+	auth_accounts_free(accounts);
 	return 0;
 }
 
@@ -300,28 +312,60 @@ bundle_conf_free(struct bundle_conf *bc)
 	bc->tables = NULL;
 }
 
+/*
+ * The users file without secrets: each line cut at its first ':' (the
+ * password and everything after it), so line numbers stay the same.
+ */
+static void
+bundle_users_public(const struct buf *in, struct buf *out)
+{
+	const char *p = in->data, *end = in->data + in->len;
+
+	while (p != NULL && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl != NULL ? nl : end;
+		const char *colon = memchr(p, ':', (size_t)(eol - p));
+
+		(void)buf_append(out, p, (size_t)((colon ? colon : eol) - p));
+		if (nl != NULL)
+			(void)buf_putc(out, '\n');
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
 int
-bundle_to_fd(const struct bundle *b)
+bundle_to_fd(const struct bundle *b, unsigned flags)
 {
 	int fd = memfd_create("petrel-bundle", MFD_CLOEXEC |
 	    MFD_ALLOW_SEALING);
+	struct buf users;
 	int i;
 
 	if (fd < 0)
 		return -1;
+	buf_init(&users, BUNDLE_FILE_MAX);
+	if (!(flags & BUNDLE_F_SECRETS))
+		bundle_users_public(&b->part[BUNDLE_USERS], &users);
 	for (i = 0; i < BUNDLE_NPARTS; i++) {
-		uint64_t len = b->part[i].len;
+		const struct buf *part = &b->part[i];
+		uint64_t len;
 		unsigned char hdr[8];
 		int k;
 
+		if (i == BUNDLE_USERS && !(flags & BUNDLE_F_SECRETS))
+			part = &users;
+		len = i == BUNDLE_KEY && !(flags & BUNDLE_F_KEY) ? 0 :
+		    part->len;
 		for (k = 0; k < 8; k++)
 			hdr[k] = (unsigned char)(len >> (8 * k));
 		if (fsio_write_all(fd, hdr, 8) != 0 ||
-		    fsio_write_all(fd, buf_str(&b->part[i]), len) != 0) {
+		    fsio_write_all(fd, buf_str(part), len) != 0) {
+			buf_clear(&users);
 			close(fd);
 			return -1;
 		}
 	}
+	buf_clear(&users);
 	(void)fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW |
 	    F_SEAL_SHRINK | F_SEAL_SEAL);
 	return fd;

@@ -59,8 +59,16 @@ int bundle_parse(const struct bundle *b, struct bundle_conf *out, char *err,
     size_t errsz);
 void bundle_conf_free(struct bundle_conf *bc);
 
-/* Writes b into a new sealed memfd; returns it, or -1/errno. */
-int bundle_to_fd(const struct bundle *b);
+/*
+ * Writes b into a new sealed memfd; returns it, or -1/errno. Secrets only
+ * go to the process that needs them: BUNDLE_F_SECRETS keeps the users
+ * file whole (password hashes, SCRAM keys: the auth process), else each
+ * line is cut at its first ':'; BUNDLE_F_KEY keeps the TLS private key
+ * (the smtp process), else it is empty.
+ */
+#define BUNDLE_F_SECRETS 0x1u
+#define BUNDLE_F_KEY 0x2u
+int bundle_to_fd(const struct bundle *b, unsigned flags);
 /* Reads a bundle from fd (position 0). 0 or -1. */
 int bundle_from_fd(int fd, struct bundle *b);
 

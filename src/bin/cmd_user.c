@@ -22,6 +22,7 @@
  * Exit status: 0 done, 1 failed (reason on stderr), 2 usage error.
  */
 #include "bin/cmd_user.h"
+#include "bin/control.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -612,6 +613,31 @@ cmd_user_list(const struct conf *c)
 }
 
 /* add, passwd, del. */
+/*
+ * Tells a running server to re-read the file now (control socket): the
+ * change is in force when this returns. No server running is fine.
+ */
+static int
+cmd_user_reload(const struct conf *c)
+{
+	char err[1024];
+
+	switch (control_request(c->state_dir, "reload", stdout, err,
+	    sizeof(err))) {
+	case 0:
+		printf("the running petrel has reloaded its accounts\n");
+		return 0;
+	case 1:
+		fprintf(stderr, "petrel: user: the running petrel did not "
+		    "reload: %s\n", err);
+		return 1;
+	default:
+		printf("no running petrel reached (%s): the change applies "
+		    "when it starts\n", err);
+		return 0;
+	}
+}
+
 static int
 cmd_user_edit(const struct cmd_user_args *args, const struct conf *c)
 {
@@ -687,13 +713,12 @@ cmd_user_edit(const struct cmd_user_args *args, const struct conf *c)
 	}
 	if (cmd_user_write(&f, &out, err, sizeof(err)) != 0)
 		goto fail;
-	/* TODO(control): ask the running server to reload */
-	printf("%s %s in %s\n",
-	    args->op == CMD_USER_ADD      ? "added"
-	    : args->op == CMD_USER_PASSWD ? "changed the password of"
-					  : "deleted",
-	    args->address, f.path);
-	rc = fflush(stdout) == 0 ? 0 : 1;
+	printf("%s %s in %s\n", args->op == CMD_USER_ADD ? "added" :
+	    args->op == CMD_USER_PASSWD ? "changed the password of" :
+	    "deleted", args->address, f.path);
+	rc = cmd_user_reload(c);
+	if (fflush(stdout) != 0)
+		rc = 1;
 	goto done;
 fail:
 	fprintf(stderr, "petrel: user: %s\n", err);

@@ -9,7 +9,8 @@
 enum imsg_type {
 	/* parent -> child */
 	IMSG_CONF = 1,		/* fd: configuration bundle (bundle.h) */
-	IMSG_LISTENER,		/* fd: listening socket; u32 listener index */
+	IMSG_LISTENER,		/* fd: listening socket; u32 listener index,
+				 * IMSG_LISTENER_LOCAL for submit.sock */
 	IMSG_PEER,		/* fd: socket to a sibling; str peer name */
 	IMSG_FLUSH,		/* queue: retry every deferred message now */
 	IMSG_CTL_QUEUE,		/* queue: fd: a control connection to answer
@@ -27,6 +28,17 @@ enum imsg_type {
 	IMSG_Q_CREATED,		/* fd: file (status 0); u32 status, str qid */
 	IMSG_Q_COMMITTED,	/* u32 status */
 
+	/* smtp -> auth; id = session id */
+	IMSG_A_REQUEST = 300,	/* u32 kind (enum smtpd_auth_kind), str
+				 * client_addr, str mech, str user, str
+				 * password (or NULL), str authmsg (or NULL),
+				 * str proof in base64 (or NULL) */
+	/* auth -> smtp */
+	IMSG_A_ANSWER,		/* u32 status (enum smtpd_auth_status), str
+				 * user, str senders, str salt in base64,
+				 * u32 iter, str server signature in base64
+				 * (each NULL when not part of the answer) */
+
 	/* queue -> local; id = delivery id */
 	IMSG_L_DELIVER = 200,	/* fd: content; str qid, u32 rcpt index,
 				 * str mbox_domain, str mbox_user, str sender,
@@ -36,5 +48,7 @@ enum imsg_type {
 	IMSG_L_RESULT,		/* u32 result (enum maildir_result negated),
 				 * str error text */
 };
+
+#define IMSG_LISTENER_LOCAL 0xffffffffu
 
 #endif

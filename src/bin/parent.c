@@ -1,14 +1,17 @@
 /*
  * parent: the small supervising process of `petrel serve`. It reads the
  * configuration and keys, prepares the state directories, binds the
- * listening ports (as root, before anyone drops privileges), and starts
- * the three children, each a fresh exec of this binary:
+ * listening ports and STATE/submit.sock (as root, before anyone drops
+ * privileges), and starts the four children, each a fresh exec of this
+ * binary:
  *
  *   smtp   all network parsing; chrooted to STATE/empty as user-smtp
  *   queue  the only writer of the spool, as user-queue
  *   local  the only writer of mailboxes, as user-local
+ *   auth   the only holder of password hashes; chrooted, as user-auth
  *
- * It connects them pairwise (smtp-queue, queue-local) with socketpairs it
+ * It connects them pairwise (smtp-queue, queue-local, smtp-auth) with
+ * socketpairs it
  * hands out over each child's control channel, so a child that dies is
  * restarted alone and its peers get a fresh link. SIGHUP re-reads the
  * configuration, users, aliases and certificates and sends them to every
@@ -27,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +43,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-enum { CH_SMTP, CH_QUEUE, CH_LOCAL, CH_N };
+enum { CH_SMTP, CH_QUEUE, CH_LOCAL, CH_AUTH, CH_N };
 
 struct child {
 	const char *name;
@@ -51,7 +55,7 @@ struct child {
 };
 
 static const int parent_links[][2] = { { CH_SMTP, CH_QUEUE },
-	{ CH_QUEUE, CH_LOCAL } };
+	{ CH_QUEUE, CH_LOCAL }, { CH_SMTP, CH_AUTH } };
 
 static struct {
 	struct event_base *base;
@@ -60,6 +64,7 @@ static struct {
 	struct bundle_conf bc;
 	int *listen_fds;
 	size_t nlisten;
+	int submit_fd;			/* STATE/submit.sock */
 	struct child child[CH_N];
 	bool stopping;
 	char chroot_dir[4096];
@@ -88,7 +93,9 @@ parent_chan_closed(struct ipc_chan *ch, void *arg)
 static void
 parent_send_conf(int i)
 {
-	int fd = bundle_to_fd(&P.bundle);
+	/* Each child gets only the secrets it needs. */
+	int fd = bundle_to_fd(&P.bundle, i == CH_SMTP ? BUNDLE_F_KEY :
+	    i == CH_AUTH ? BUNDLE_F_SECRETS : 0);
 
 	if (fd < 0)
 		fatal("memfd");
@@ -122,7 +129,8 @@ parent_spawn(int i)
 {
 	struct child *c = &P.child[i];
 	char uid[32], gid[32], lvl[8];
-	const char *dir = i == CH_SMTP && c->uid >= 0 ? P.chroot_dir : "-";
+	const char *dir = (i == CH_SMTP || i == CH_AUTH) && c->uid >= 0 ?
+	    P.chroot_dir : "-";
 	int sv[2];
 	size_t k;
 	pid_t pid;
@@ -171,6 +179,13 @@ parent_spawn(int i)
 			ipc_put_u32(&idx, (uint32_t)k);
 			ipc_send(c->ch, IMSG_LISTENER, 0, P.listen_fds[k],
 			    &idx);
+			buf_clear(&idx);
+		}
+		if (P.submit_fd >= 0) {
+			struct buf idx;
+			buf_init(&idx, 16);
+			ipc_put_u32(&idx, IMSG_LISTENER_LOCAL);
+			ipc_send(c->ch, IMSG_LISTENER, 0, P.submit_fd, &idx);
 			buf_clear(&idx);
 		}
 	}
@@ -375,7 +390,7 @@ parent_users(void)
 {
 	const struct conf *c = &P.bc.conf;
 	const char *names[CH_N] = { c->user_smtp, c->user_queue,
-		c->user_local };
+		c->user_local, c->user_auth };
 	int i;
 
 	for (i = 0; i < CH_N; i++) {
@@ -425,6 +440,34 @@ parent_bind(void)
 	}
 }
 
+/*
+ * STATE/submit.sock: local submission for `petrel sendmail`, open to
+ * every local user (the smtp process learns who from SO_PEERCRED).
+ */
+static void
+parent_bind_submit(void)
+{
+	struct sockaddr_un sun;
+	int fd, n;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/submit.sock",
+	    P.bc.conf.state_dir);
+	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
+		log_warn("state-dir %s is too long for a socket path: no "
+		    "local submission (petrel sendmail)", P.bc.conf.state_dir);
+		return;
+	}
+	(void)unlink(sun.sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    chmod(sun.sun_path, 0666) != 0 || listen(fd, 128) != 0)
+		fatal("listen %s", sun.sun_path);
+	P.submit_fd = fd;
+	log_info("listening on %s role=local", sun.sun_path);
+}
+
 int
 parent_main(const char *config_path)
 {
@@ -448,6 +491,8 @@ parent_main(const char *config_path)
 	P.child[CH_SMTP].name = "smtp";
 	P.child[CH_QUEUE].name = "queue";
 	P.child[CH_LOCAL].name = "local";
+	P.child[CH_AUTH].name = "auth";
+	P.submit_fd = -1;
 	parent_users();
 
 	/* Many sessions need many descriptors. */
@@ -462,6 +507,7 @@ parent_main(const char *config_path)
 	parent_dir(c->mail_dir, P.child[CH_LOCAL].uid, P.child[CH_LOCAL].gid,
 	    0700);
 	parent_bind();
+	parent_bind_submit();
 
 	signal(SIGPIPE, SIG_IGN);
 	P.base = proc_event_base();
@@ -483,6 +529,7 @@ parent_main(const char *config_path)
 	/* The queue first, so the others find it when they start. */
 	parent_spawn(CH_QUEUE);
 	parent_spawn(CH_LOCAL);
+	parent_spawn(CH_AUTH);
 	parent_spawn(CH_SMTP);
 	log_info("petrel %s ready hostname=%s", PETREL_VERSION, c->hostname);
 	event_base_dispatch(P.base);

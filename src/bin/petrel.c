@@ -152,6 +152,8 @@ child_main(int argc, char **argv)
 		return proc_queue_main();
 	if (strcmp(argv[2], "local") == 0)
 		return proc_local_main();
+	if (strcmp(argv[2], "auth") == 0)
+		return proc_auth_main();
 	usage();
 	return 2;
 }

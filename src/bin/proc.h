@@ -20,6 +20,7 @@ int parent_main(const char *config_path);
 int proc_smtp_main(void);
 int proc_queue_main(void);
 int proc_local_main(void);
+int proc_auth_main(void);
 
 struct event_base;
 /* A libevent loop with the settings every petrel process uses. */

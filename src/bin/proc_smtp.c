@@ -15,6 +15,7 @@
 #include "bin/proc.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "proto/base64.h"
 #include "smtpd/smtpd.h"
 #include "tls/tls.h"
 
@@ -22,9 +23,13 @@ static struct {
 	struct event_base *base;
 	struct smtpd_server *srv;
 	struct smtpd_rt *rt;
-	struct ipc_chan *parent, *queue;
+	struct ipc_chan *parent, *queue, *auth;
 	bool stopping;
 } S;
+
+/* The local submission socket (STATE/submit.sock) as a listener. */
+static const struct conf_listener smtp_local_listener = {
+	.role = CONF_ROLE_LOCAL, .text = "submit.sock" };
 
 void
 proc_conf_from_msg(struct ipc_msg *m, struct bundle *b,
@@ -116,6 +121,98 @@ smtp_queue_closed(struct ipc_chan *ch, void *arg)
 	smtpd_server_queue_lost(S.srv);
 }
 
+/* Decodes base64 from a sibling into out (exactly n bytes) or exits. */
+static void
+smtp_b64_exact(const char *s, uint8_t *out, size_t n)
+{
+	uint8_t tmp[64];
+	size_t len = 0;
+
+	if (s == NULL || base64_decode(s, strlen(s), tmp, sizeof(tmp), &len) !=
+	    0 || len != n)
+		fatalx("auth: malformed answer");
+	memcpy(out, tmp, n);
+}
+
+static void
+smtp_auth_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct smtpd_auth_answer a;
+	struct smtpd_session *s;
+	char *user, *senders, *salt, *sig;
+	uint8_t saltb[64], sigb[32];
+	size_t saltlen = 0;
+
+	(void)ch;
+	(void)arg;
+	if (m->type != IMSG_A_ANSWER)
+		fatalx("auth: unexpected message %u", m->type);
+	memset(&a, 0, sizeof(a));
+	a.status = (enum smtpd_auth_status)ipc_get_u32(m);
+	user = ipc_get_str(m);
+	senders = ipc_get_str(m);
+	salt = ipc_get_str(m);
+	a.iter = ipc_get_u32(m);
+	sig = ipc_get_str(m);
+	ipc_get_end(m);
+	if (a.status > SMTPD_AUTH_TEMPFAIL)
+		fatalx("auth: bad status %u", (unsigned)a.status);
+	if (salt != NULL && (base64_decode(salt, strlen(salt), saltb,
+	    sizeof(saltb), &saltlen) != 0 || saltlen == 0))
+		fatalx("auth: malformed salt");
+	if (sig != NULL)
+		smtp_b64_exact(sig, sigb, sizeof(sigb));
+	a.user = user;
+	a.senders = senders;
+	a.salt = salt != NULL ? saltb : NULL;
+	a.saltlen = saltlen;
+	a.server_sig = sig != NULL ? sigb : NULL;
+	s = smtpd_server_find(S.srv, m->id);
+	if (s != NULL)
+		smtpd_session_auth_answer(s, &a);
+	free(user);
+	free(senders);
+	free(salt);
+	free(sig);
+}
+
+static void
+smtp_auth_closed(struct ipc_chan *ch, void *arg)
+{
+	(void)arg;
+	if (ch != S.auth)
+		return;
+	log_warn("lost the auth process; authentications fail for now");
+	ipc_chan_free(S.auth);
+	S.auth = NULL;
+	smtpd_server_auth_lost(S.srv);
+}
+
+bool
+smtpd_auth_request(const struct smtpd_auth_req *req)
+{
+	char proof[64];
+	struct buf b;
+
+	if (S.auth == NULL)
+		return false;
+	buf_init(&b, IPC_MSG_MAX - 64);
+	ipc_put_u32(&b, (uint32_t)req->kind);
+	ipc_put_str(&b, req->client_addr);
+	ipc_put_str(&b, req->mech);
+	ipc_put_str(&b, req->user);
+	ipc_put_str(&b, req->password);
+	ipc_put_str(&b, req->authmsg);
+	if (req->proof != NULL)
+		base64_encode(req->proof, 32, proof);
+	ipc_put_str(&b, req->proof != NULL ? proof : NULL);
+	/* A broken channel answers every waiting session from the loop. */
+	ipc_send(S.auth, IMSG_A_REQUEST, req->id, -1, &b);
+	OPENSSL_cleanse(b.data, b.len);
+	buf_clear(&b);
+	return true;
+}
+
 static void
 smtp_stop_check(evutil_socket_t fd, short what, void *arg)
 {
@@ -159,6 +256,10 @@ smtp_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case IMSG_LISTENER:
 		idx = ipc_get_u32(m);
 		ipc_get_end(m);
+		if (idx == IMSG_LISTENER_LOCAL && m->fd >= 0) {
+			smtpd_server_listen(S.srv, m->fd, &smtp_local_listener);
+			break;
+		}
 		if (S.rt == NULL || idx >= S.rt->conf.nlisteners || m->fd < 0)
 			fatalx("parent: bad listener %u", idx);
 		smtpd_server_listen(S.srv, m->fd, &S.rt->conf.listeners[idx]);
@@ -166,6 +267,16 @@ smtp_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case IMSG_PEER:
 		ipc_get_strn(m, name, sizeof(name));
 		ipc_get_end(m);
+		if (strcmp(name, "auth") == 0 && m->fd >= 0) {
+			old = S.auth;
+			S.auth = ipc_chan_new(S.base, m->fd, "auth",
+			    smtp_auth_recv, smtp_auth_closed, NULL);
+			if (old != NULL) {
+				ipc_chan_free(old);
+				smtpd_server_auth_lost(S.srv);
+			}
+			break;
+		}
 		if (strcmp(name, "queue") != 0 || m->fd < 0)
 			fatalx("parent: unexpected peer %s", name);
 		old = S.queue;

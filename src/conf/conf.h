@@ -24,6 +24,8 @@ enum conf_role {
 	CONF_ROLE_MX,		/* port 25: mail for local domains, from anyone */
 	CONF_ROLE_SUBMISSION,	/* port 587: STARTTLS, then AUTH */
 	CONF_ROLE_SUBMISSIONS,	/* port 465: implicit TLS, then AUTH */
+	CONF_ROLE_LOCAL,	/* STATE/submit.sock: `petrel sendmail` (not
+				 * configurable; the parent always binds it) */
 };
 
 struct conf_listener {
@@ -70,6 +72,14 @@ struct conf {
 	char *user_smtp;	/* user-smtp NAME; default "petrel" (root only) */
 	char *user_queue;	/* user-queue NAME; default "petrel-queue" */
 	char *user_local;	/* user-local NAME; default "petrel-mail" */
+	char *user_auth;	/* user-auth NAME; default "petrel-auth" */
+	unsigned auth_fail_limit_ip;   /* auth-fail-limit-ip N; default 10 */
+	unsigned auth_fail_limit_user; /* auth-fail-limit-user N; default 30 */
+	unsigned auth_fail_window;     /* auth-fail-window DUR; default 15m */
+	unsigned auth_fail_delay;      /* auth-fail-delay DUR; default 2s */
+	bool sender_check;	/* sender-check yes|no; default yes */
+	bool received_client;	/* received-client yes|no; default yes:
+				 * submission Received: names the client */
 	unsigned retry_min;	/* retry-min DUR; default 1m */
 	unsigned retry_max;	/* retry-max DUR; default 1h */
 	unsigned queue_lifetime; /* queue-lifetime DUR; default 5d */

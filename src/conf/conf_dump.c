@@ -119,6 +119,13 @@ conf_dump(const struct conf *c, struct buf *out)
 	conf_dump_kv(out, "user-smtp", c->user_smtp);
 	conf_dump_kv(out, "user-queue", c->user_queue);
 	conf_dump_kv(out, "user-local", c->user_local);
+	conf_dump_kv(out, "user-auth", c->user_auth);
+	conf_dump_uint(out, "auth-fail-limit-ip", c->auth_fail_limit_ip);
+	conf_dump_uint(out, "auth-fail-limit-user", c->auth_fail_limit_user);
+	conf_dump_duration(out, "auth-fail-window", c->auth_fail_window);
+	conf_dump_duration(out, "auth-fail-delay", c->auth_fail_delay);
+	conf_dump_kv(out, "sender-check", c->sender_check ? "yes" : "no");
+	conf_dump_kv(out, "received-client", c->received_client ? "yes" : "no");
 	conf_dump_duration(out, "retry-min", c->retry_min);
 	conf_dump_duration(out, "retry-max", c->retry_max);
 	conf_dump_duration(out, "queue-lifetime", c->queue_lifetime);

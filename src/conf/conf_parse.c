@@ -127,6 +127,18 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "user-smtp", conf_do_user, CONF_OFF(user_smtp), 0, 0, false },
 	{ "user-queue", conf_do_user, CONF_OFF(user_queue), 0, 0, false },
 	{ "user-local", conf_do_user, CONF_OFF(user_local), 0, 0, false },
+	{ "user-auth", conf_do_user, CONF_OFF(user_auth), 0, 0, false },
+	{ "auth-fail-limit-ip", conf_do_uint, CONF_OFF(auth_fail_limit_ip), 1,
+	    100000, false },
+	{ "auth-fail-limit-user", conf_do_uint, CONF_OFF(auth_fail_limit_user),
+	    1, 100000, false },
+	{ "auth-fail-window", conf_do_duration, CONF_OFF(auth_fail_window), 1,
+	    CONF_DAY, false },
+	{ "auth-fail-delay", conf_do_duration, CONF_OFF(auth_fail_delay), 0,
+	    60, false },
+	{ "sender-check", conf_do_bool, CONF_OFF(sender_check), 0, 0, false },
+	{ "received-client", conf_do_bool, CONF_OFF(received_client), 0, 0,
+	    false },
 	{ "retry-min", conf_do_duration, CONF_OFF(retry_min), 1, CONF_DAY,
 	    false },
 	{ "retry-max", conf_do_duration, CONF_OFF(retry_max), 1,
@@ -979,6 +991,8 @@ conf_finish(struct conf_parser *p)
 		c->user_queue = xstrdup("petrel-queue");
 	if (c->user_local == NULL)
 		c->user_local = xstrdup("petrel-mail");
+	if (c->user_auth == NULL)
+		c->user_auth = xstrdup("petrel-auth");
 	if (c->retry_min > c->retry_max) {
 		unsigned lmin = conf_seen_line(p, "retry-min");
 		unsigned lmax = conf_seen_line(p, "retry-max");
@@ -1010,6 +1024,12 @@ conf_set_defaults(struct conf *c)
 	c->retry_max = 3600;
 	c->queue_lifetime = 5 * CONF_DAY;
 	c->local_concurrency = 8;
+	c->auth_fail_limit_ip = 10;
+	c->auth_fail_limit_user = 30;
+	c->auth_fail_window = 15 * 60;
+	c->auth_fail_delay = 2;
+	c->sender_check = true;
+	c->received_client = true;
 	c->log_level = 1;
 }
 

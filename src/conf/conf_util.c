@@ -60,6 +60,7 @@ conf_free(struct conf *c)
 	free(c->user_smtp);
 	free(c->user_queue);
 	free(c->user_local);
+	free(c->user_auth);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -142,6 +143,8 @@ conf_role_name(enum conf_role r)
 		return "submission";
 	case CONF_ROLE_SUBMISSIONS:
 		return "submissions";
+	case CONF_ROLE_LOCAL:
+		return "local";
 	}
 	return "unknown";
 }

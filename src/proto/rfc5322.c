@@ -120,6 +120,8 @@ rfc5322_scan_feed(struct rfc5322_scan *s, const char *p, size_t n)
 			if (c == '\n') {
 				s->in_body = true;
 				s->state = RFC5322_BODY;
+				/* The CR was the octet before this LF. */
+				s->header_len = s->fed + i - 1;
 			} else if (c == '\r') {
 				/* Bare CR at line start: a malformed line. */
 				s->state = RFC5322_REST_CR;
@@ -182,4 +184,6 @@ rfc5322_scan_feed(struct rfc5322_scan *s, const char *p, size_t n)
 			abort(); /* the caller overwrote the private state */
 		}
 	}
+	if (!s->in_body)
+		s->fed += n;
 }

@@ -45,6 +45,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct rfc5322_scan {
 	int state;           /* private: enum rfc5322_state in rfc5322.c */
@@ -54,6 +55,10 @@ struct rfc5322_scan {
 	bool has_date;       /* a "Date" field was seen */
 	bool has_message_id; /* a "Message-ID" field was seen */
 	bool has_from;       /* a "From" field was seen */
+	uint64_t header_len; /* when in_body: octets before the empty line
+			      * that ends the header (where a field can be
+			      * added at the end of the header) */
+	uint64_t fed;        /* private: octets fed before this call */
 	char name[32];       /* private: current field name (no NUL) */
 	size_t name_len;     /* private: octets of the name so far, capped
 			      * at sizeof(name) + 1 meaning "too long" */

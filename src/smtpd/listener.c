@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -188,6 +189,8 @@ smtpd_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		} else if (ss.ss_family == AF_INET) {
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->
 			    sin_addr, addr, sizeof(addr));
+		} else if (ss.ss_family == AF_UNIX) {
+			snprintf(addr, sizeof(addr), "local");
 		} else {
 			close(fd);
 			continue;
@@ -287,6 +290,21 @@ smtpd_session_queue_failed(struct smtpd_session *s)
 		/* Mid-content: the file is gone with the queue. */
 		s->write_errno = EIO;
 	}
+}
+
+static void
+smtpd_auth_lost_one(struct smtpd_session *s)
+{
+	struct smtpd_auth_answer a = { .status = SMTPD_AUTH_TEMPFAIL };
+
+	if (s->wait == SMTPD_W_AUTH)
+		smtpd_session_auth_answer(s, &a);
+}
+
+void
+smtpd_server_auth_lost(struct smtpd_server *srv)
+{
+	smtpd_server_each(srv, smtpd_auth_lost_one);
 }
 
 void

@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -152,8 +153,9 @@ smtpd_cmd_helo(struct smtpd_session *s, const struct smtp_cmd *c)
 	evbuffer_add_printf(out, "250-PIPELINING\r\n");
 	evbuffer_add_printf(out, "250-SIZE %llu\r\n",
 	    (unsigned long long)cf->max_message_size);
-	if (s->ssl == NULL && s->rt->tls != NULL)
+	if (s->ssl == NULL && s->rt->tls != NULL && s->role != CONF_ROLE_LOCAL)
 		evbuffer_add_printf(out, "250-STARTTLS\r\n");
+	smtpd_auth_ehlo(s, out);
 	evbuffer_add_printf(out, "250-ENHANCEDSTATUSCODES\r\n");
 	evbuffer_add_printf(out, "250-8BITMIME\r\n");
 	evbuffer_add_printf(out, "250-DSN\r\n");
@@ -218,7 +220,8 @@ smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 		smtpd_reply_err(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
-	if (s->role != CONF_ROLE_MX) {
+	if ((s->role == CONF_ROLE_SUBMISSION ||
+	    s->role == CONF_ROLE_SUBMISSIONS) && s->auth_user == NULL) {
 		/* RFC 6409 4.3 / RFC 4954 6: submission needs AUTH first. */
 		smtpd_reply_err(s, "530 5.7.0 Authentication required");
 		return;
@@ -253,6 +256,27 @@ smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 		smtpd_reply_err(s, "501 5.1.7 Address too long");
 		return;
 	}
+	/*
+	 * RFC 6409 8.1 lets an MSA check the sender: an authenticated user
+	 * sends as one of the account's addresses (or <>, for a client's
+	 * own notifications).
+	 */
+	if (s->auth_user != NULL && cf->sender_check &&
+	    s->txn.from_addr[0] != '\0' &&
+	    !smtpd_auth_may_send_as(s, s->txn.from_addr)) {
+		char esc[300], user[300];
+
+		log_escape(s->txn.from_addr, strlen(s->txn.from_addr), esc,
+		    sizeof(esc));
+		log_escape(s->auth_user, strlen(s->auth_user), user,
+		    sizeof(user));
+		log_info("session=%llx client=%s reject from=<%s> user=%s "
+		    "code=553 reason=sender-not-owned",
+		    (unsigned long long)s->id, s->addr, esc, user);
+		smtpd_reply_err(s, "553 5.7.1 <%s>: Sender address not owned "
+		    "by user %s", s->txn.from_addr, s->auth_user);
+		return;
+	}
 	s->has_txn = true;
 	smtpd_reply(s, "250 2.1.0 Ok");
 }
@@ -283,7 +307,13 @@ smtpd_rcpt_check(struct smtpd_session *s, const struct smtp_path *p,
 			break;
 		}
 	}
-	/* Not ours (an address literal is never ours): relaying. */
+	/*
+	 * Not ours (an address literal is never ours): relaying, for
+	 * authenticated users, local programs (`petrel sendmail`) and
+	 * relay-from networks only.
+	 */
+	if (s->auth_user != NULL || s->role == CONF_ROLE_LOCAL)
+		return true;
 	if (s->role == CONF_ROLE_MX && cf->nrelay_nets > 0) {
 		struct sockaddr_storage ss;
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -526,22 +556,19 @@ smtpd_execute(struct smtpd_session *s, struct span line)
 		break;
 	case SMTP_VERB_HELP:
 		smtpd_reply(s, "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA "
-		    "BDAT RSET NOOP QUIT VRFY EXPN HELP STARTTLS");
+		    "BDAT RSET NOOP QUIT VRFY EXPN HELP STARTTLS AUTH");
 		smtpd_reply(s, "214 2.0.0 See RFC 5321");
 		break;
 	case SMTP_VERB_STARTTLS:
 		smtpd_cmd_starttls(s, &c);
 		break;
 	case SMTP_VERB_AUTH:
-		if (s->role == CONF_ROLE_MX)
-			smtpd_reply_err(s, "503 5.5.1 Error: authentication "
-			    "not enabled");
-		else if (s->ssl == NULL)
-			smtpd_reply_err(s, "538 5.7.11 Encryption required "
-			    "for requested authentication mechanism");
-		else
-			smtpd_reply_err(s, "504 5.5.4 Authentication "
-			    "mechanism not supported");
+		if (!c.has_args) {
+			smtpd_reply_err(s, "501 5.5.4 Syntax: AUTH mechanism "
+			    "[initial-response]");
+			break;
+		}
+		smtpd_cmd_auth(s, &c.args);
 		break;
 	case SMTP_VERB_UNKNOWN:
 	default:
@@ -565,6 +592,12 @@ smtpd_skip_input(struct smtpd_session *s)
 	if (line_skip(p, want, &used) == 1) {
 		evbuffer_drain(in, used);
 		s->skip_line = false;
+		if (s->auth != NULL) {
+			smtpd_auth_abort(s);
+			smtpd_reply_err(s, "500 5.5.6 Error: authentication "
+			    "exchange line too long");
+			return true;
+		}
 		smtpd_reply_err(s, "500 5.5.2 Error: line too long");
 		return true;
 	}
@@ -578,7 +611,9 @@ smtpd_cmd_input(struct smtpd_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	size_t avail = evbuffer_get_length(in);
-	size_t max = s->rt->conf.max_command_line;
+	/* RFC 4954 4: SASL responses may be up to 12288 octets. */
+	size_t max = s->state == SMTPD_S_AUTH ? 12288 :
+	    s->rt->conf.max_command_line;
 	size_t want, len = 0, used = 0;
 	const char *p;
 	char *line;
@@ -596,7 +631,12 @@ smtpd_cmd_input(struct smtpd_session *s)
 		memcpy(line, p, len);
 		line[len] = '\0';
 		evbuffer_drain(in, used);
-		smtpd_execute(s, span_make(line, len));
+		if (s->state == SMTPD_S_AUTH)
+			smtpd_auth_line(s, span_make(line, len));
+		else
+			smtpd_execute(s, span_make(line, len));
+		/* The line may have held a password. */
+		explicit_bzero(line, len);
 		free(line);
 		return true;
 	case LINE_MORE:
@@ -614,6 +654,7 @@ smtpd_cmd_input(struct smtpd_session *s)
 		 * never executed; reading goes on after it.
 		 */
 		evbuffer_drain(in, used);
+		smtpd_auth_abort(s);
 		smtpd_reply_err(s, "500 5.5.2 Error: bare CR or LF received; "
 		    "lines must end with CRLF");
 		return true;
@@ -638,6 +679,7 @@ smtpd_session_input(struct smtpd_session *s)
 		}
 		switch (s->state) {
 		case SMTPD_S_CMD:
+		case SMTPD_S_AUTH:
 			more = smtpd_cmd_input(s);
 			break;
 		case SMTPD_S_DATA:
@@ -744,7 +786,7 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
 	    (s->state == SMTPD_S_CMD || s->state == SMTPD_S_DATA ||
-	    s->state == SMTPD_S_BDAT)) {
+	    s->state == SMTPD_S_BDAT || s->state == SMTPD_S_AUTH)) {
 		/*
 		 * A half-close: the client may have pipelined a whole
 		 * transaction and QUIT before it. Answer what it sent, then
@@ -783,7 +825,15 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
 	s->fd = -1;
 	s->plain_fd = -1;
 	buf_init(&s->out, 256 * 1024);
-	if (sa->sa_family == AF_INET6) {
+	s->peer_uid = -1;
+	if (sa->sa_family == AF_UNIX) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+
+		snprintf(s->addr, sizeof(s->addr), "local");
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+			s->peer_uid = (long)cred.uid;
+	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a6 = (const void *)sa;
 		if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
 			inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12],
@@ -820,8 +870,12 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPD_IN_HIGH);
 	smtpd_set_timeout(s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	log_info("session=%llx connect client=%s listener=%s",
-	    (unsigned long long)s->id, s->addr, cl->text);
+	if (s->peer_uid >= 0)
+		log_info("session=%llx connect client=local uid=%ld",
+		    (unsigned long long)s->id, s->peer_uid);
+	else
+		log_info("session=%llx connect client=%s listener=%s",
+		    (unsigned long long)s->id, s->addr, cl->text);
 	if (s->state == SMTPD_S_CMD)
 		smtpd_reply(s, "220 %s ESMTP petrel", cf->hostname);
 	return s;
@@ -830,9 +884,12 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
 void
 smtpd_session_free(struct smtpd_session *s)
 {
-	if (s->wait != SMTPD_W_NONE)
+	if (s->wait == SMTPD_W_CREATE || s->wait == SMTPD_W_COMMIT)
 		smtpd_queue_abort(s->id);
+	smtpd_auth_abort(s);
 	s->wait = SMTPD_W_NONE;
+	free(s->auth_user);
+	free(s->auth_senders);
 	smtpd_txn_reset(s);
 	buf_clear(&s->out);
 	smtpd_server_unregister(s->srv, s);

@@ -24,6 +24,7 @@ enum smtpd_state {
 	SMTPD_S_STARTTLS_WAIT,	/* STARTTLS: 220 being written */
 	SMTPD_S_STARTTLS,	/* STARTTLS handshake in progress */
 	SMTPD_S_CLOSING,	/* final reply queued; close when flushed */
+	SMTPD_S_AUTH,		/* AUTH: reading a SASL response line */
 };
 
 /* What the session waits for from the queue, if anything. */
@@ -31,7 +32,11 @@ enum smtpd_wait {
 	SMTPD_W_NONE,
 	SMTPD_W_CREATE,		/* for the spool file (DATA or first BDAT) */
 	SMTPD_W_COMMIT,		/* for the durable commit */
+	SMTPD_W_AUTH,		/* for the auth process, or the pause after
+				 * a failed AUTH */
 };
+
+struct smtpd_auth;		/* an AUTH exchange (session_auth.c) */
 
 struct smtpd_server {
 	struct event_base *base;
@@ -52,7 +57,8 @@ struct smtpd_session {
 	uint64_t id;
 	struct bufferevent *bev;
 	SSL *ssl;			/* set once TLS is up or starting */
-	char addr[INET6_ADDRSTRLEN];	/* client address */
+	char addr[INET6_ADDRSTRLEN];	/* client address; "local" */
+	long peer_uid;			/* local: the client's uid, else -1 */
 	char tlsinfo[128];		/* "TLSv1.3 cipher=... bits=..." */
 	enum smtpd_state state;
 	enum smtpd_wait wait;
@@ -64,6 +70,11 @@ struct smtpd_session {
 	char helo[SMTP_DOMAIN_MAX + 1];	/* "" until EHLO/HELO */
 	unsigned errors;
 	unsigned messages;		/* accepted so far */
+	/* AUTH (RFC 4954) */
+	char *auth_user;		/* the authenticated account, or NULL */
+	char *auth_senders;		/* its other addresses, "a@b,c@d" */
+	unsigned auth_failures;
+	struct smtpd_auth *auth;	/* exchange in progress, or NULL */
 
 	/* transaction (valid when has_txn) */
 	bool has_txn;
@@ -76,6 +87,8 @@ struct smtpd_session {
 	uint64_t written;
 	struct smtp_data_dec dec;
 	struct rfc5322_scan hdr;	/* the client's header: hop count */
+	bool fix_header;		/* add Date:/Message-ID: if missing */
+	uint64_t content_at;		/* file offset of the content */
 	struct buf out;			/* decoded bytes not yet written */
 	bool bdat;			/* this transaction uses BDAT */
 	bool bdat_last;			/* the current chunk is LAST */
@@ -107,6 +120,17 @@ bool smtpd_data_input(struct smtpd_session *s);
 bool smtpd_bdat_input(struct smtpd_session *s);
 /* Releases the content file and buffers (transaction over). */
 void smtpd_data_release(struct smtpd_session *s);
+
+/* session_auth.c */
+void smtpd_cmd_auth(struct smtpd_session *s, const struct span *args);
+/* One response line of the client during an AUTH exchange. */
+void smtpd_auth_line(struct smtpd_session *s, struct span line);
+/* Ends an exchange in progress without a reply (line too long, close). */
+void smtpd_auth_abort(struct smtpd_session *s);
+/* The AUTH line of the EHLO reply, if AUTH is offered now. */
+void smtpd_auth_ehlo(struct smtpd_session *s, struct evbuffer *out);
+/* May the authenticated user use addr (any case) as MAIL FROM? */
+bool smtpd_auth_may_send_as(const struct smtpd_session *s, const char *addr);
 
 /* listener.c */
 void smtpd_server_unregister(struct smtpd_server *srv,

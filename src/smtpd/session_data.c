@@ -27,14 +27,93 @@
  * looping (Postfix's hopcount_limit is 50, Exim's 30 is lower still).
  */
 #define SMTPD_MAX_HOPS 100
+/*
+ * Submission fixes need the end of the client's header: hold its bytes in
+ * memory up to this much (then give up adding fields; a header that big
+ * is not from a mail program).
+ */
+#define SMTPD_HOLD_HEADER (128u * 1024)
 
 /* RFC 3848 / RFC 6531 3.7.3 protocol name for the trace header. */
 static const char *
 smtpd_with(const struct smtpd_session *s)
 {
-	if (s->has_txn && s->txn.params.smtputf8)
-		return s->ssl ? "UTF8SMTPS" : "UTF8SMTP";
+	bool a = s->auth_user != NULL;
+
+	if (s->has_txn && s->txn.params.smtputf8) {
+		if (s->ssl != NULL)
+			return a ? "UTF8SMTPSA" : "UTF8SMTPS";
+		return a ? "UTF8SMTPA" : "UTF8SMTP";
+	}
+	if (a && s->esmtp)
+		return s->ssl ? "ESMTPSA" : "ESMTPA";
 	return smtpd_protocol(s);
+}
+
+static void
+smtpd_date(char *out, size_t outsz)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(out, outsz, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
+
+/* Inserts p[0..n) into b at offset at (<= b->len). 0 or -1 (full). */
+static int
+smtpd_buf_insert(struct buf *b, size_t at, const char *p, size_t n)
+{
+	size_t tail = b->len - at;
+
+	if (buf_append(b, p, n) != 0)
+		return -1;
+	memmove(b->data + at + n, b->data + at, tail);
+	memcpy(b->data + at, p, n);
+	return 0;
+}
+
+/*
+ * RFC 6409 8.2 and 8.3: a message from a user's program (submission,
+ * `petrel sendmail`) gets the Date: and Message-ID: fields it lacks, at
+ * the end of its header section. at is the offset in s->out where they go.
+ */
+static void
+smtpd_fix_header(struct smtpd_session *s, size_t at)
+{
+	char fields[512], date[64];
+	size_t n = 0;
+
+	s->fix_header = false;
+	if (s->hdr.has_date && s->hdr.has_message_id)
+		return;
+	fields[0] = '\0';
+	if (!s->hdr.has_date) {
+		smtpd_date(date, sizeof(date));
+		n += (size_t)snprintf(fields + n, sizeof(fields) - n,
+		    "Date: %s\r\n", date);
+	}
+	if (!s->hdr.has_message_id)
+		n += (size_t)snprintf(fields + n, sizeof(fields) - n,
+		    "Message-ID: <%s@%s>\r\n", s->qid, s->rt->conf.hostname);
+	if (n >= sizeof(fields) || smtpd_buf_insert(&s->out, at, fields, n) != 0)
+		log_warn("session=%llx qid=%s could not add Date/Message-ID",
+		    (unsigned long long)s->id, s->qid);
+}
+
+/* May the decoded content be written out now? */
+static bool
+smtpd_may_flush(struct smtpd_session *s)
+{
+	if (!s->fix_header)
+		return true;
+	if (s->out.len < SMTPD_HOLD_HEADER)
+		return false;
+	log_info("session=%llx qid=%s header over %u octets: Date/Message-ID "
+	    "not checked", (unsigned long long)s->id, s->qid,
+	    SMTPD_HOLD_HEADER);
+	s->fix_header = false;
+	return true;
 }
 
 static void
@@ -87,15 +166,26 @@ smtpd_write_received(struct smtpd_session *s)
 {
 	const struct conf *cf = &s->rt->conf;
 	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
 
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	buf_printf(&s->out, "Received: from %s ([%s])\r\n\tby %s (petrel) "
-	    "with %s", s->helo, s->addr, cf->hostname, smtpd_with(s));
-	if (s->ssl != NULL)
-		buf_printf(&s->out, " (%s)", s->tlsinfo);
+	smtpd_date(date, sizeof(date));
+	if (s->role == CONF_ROLE_LOCAL) {
+		/* A local program: who ran it is what the trace can say. */
+		buf_printf(&s->out, "Received: by %s (petrel, from userid "
+		    "%ld)", cf->hostname, s->peer_uid);
+	} else {
+		if (s->auth_user != NULL && !cf->received_client)
+			buf_printf(&s->out, "Received: by %s (petrel) with %s",
+			    cf->hostname, smtpd_with(s));
+		else
+			buf_printf(&s->out, "Received: from %s ([%s])\r\n\tby "
+			    "%s (petrel) with %s", s->helo, s->addr,
+			    cf->hostname, smtpd_with(s));
+		if (s->ssl != NULL)
+			buf_printf(&s->out, " (%s)", s->tlsinfo);
+		if (s->auth_user != NULL)
+			buf_printf(&s->out, "\r\n\t(authenticated user %s)",
+			    s->auth_user);
+	}
 	buf_printf(&s->out, "\r\n\tid %s", s->qid);
 	if (s->txn.nrcpts == 1)
 		buf_printf(&s->out, "\r\n\tfor <%s>", s->txn.rcpts[0].addr);
@@ -242,6 +332,8 @@ smtpd_session_created(struct smtpd_session *s, int status, const char *qid,
 	s->written = 0;
 	buf_reset(&s->out);
 	smtpd_write_received(s);
+	s->content_at = s->out.len;
+	s->fix_header = s->auth_user != NULL || s->role == CONF_ROLE_LOCAL;
 	smtp_data_init(&s->dec, !s->bdat, cf->max_message_size,
 	    cf->max_text_line);
 	rfc5322_scan_init(&s->hdr);
@@ -264,6 +356,14 @@ smtpd_content_end(struct smtpd_session *s, unsigned flags)
 	const struct conf *cf = &s->rt->conf;
 	const char *why = NULL;
 
+	if (s->fix_header && !(flags & SMTP_DATA_ERRORS)) {
+		/* No empty line: the whole content is header. */
+		if (s->out.len > s->content_at &&
+		    (s->out.len < 2 || memcmp(s->out.data + s->out.len - 2,
+		    "\r\n", 2) != 0))
+			(void)buf_append(&s->out, "\r\n", 2);
+		smtpd_fix_header(s, s->out.len);
+	}
 	smtpd_data_flush(s);
 	s->state = SMTPD_S_CMD;
 	if (flags & (SMTP_DATA_BARE_LF | SMTP_DATA_BARE_CR))
@@ -306,13 +406,20 @@ smtpd_content_end(struct smtpd_session *s, unsigned flags)
 	smtpd_queue_commit(s->id);
 }
 
-/* Shows the header scanner what the decoder appended after before. */
+/*
+ * Shows the header scanner what the decoder appended after before; when
+ * the header has just ended, adds missing fields there.
+ */
 static void
 smtpd_scan_header(struct smtpd_session *s, size_t before)
 {
-	if (!s->hdr.in_body && s->out.len > before)
-		rfc5322_scan_feed(&s->hdr, s->out.data + before,
-		    s->out.len - before);
+	if (s->hdr.in_body || s->out.len <= before)
+		return;
+	rfc5322_scan_feed(&s->hdr, s->out.data + before, s->out.len - before);
+	/* Nothing of the header was written out yet (smtpd_may_flush). */
+	if (s->hdr.in_body && s->fix_header)
+		smtpd_fix_header(s, (size_t)(s->content_at + s->hdr.header_len -
+		    s->written));
 }
 
 bool
@@ -335,7 +442,7 @@ smtpd_data_input(struct smtpd_session *s)
 
 		smtpd_scan_header(s, before);
 		total += used;
-		if (s->out.len >= SMTPD_FLUSH_AT)
+		if (s->out.len >= SMTPD_FLUSH_AT && smtpd_may_flush(s))
 			smtpd_data_flush(s);
 		if (r == 1) {
 			evbuffer_drain(in, total);
@@ -374,7 +481,7 @@ smtpd_bdat_input(struct smtpd_session *s)
 			}
 			s->bdat_left -= n;
 			total += n;
-			if (s->out.len >= SMTPD_FLUSH_AT)
+			if (s->out.len >= SMTPD_FLUSH_AT && smtpd_may_flush(s))
 				smtpd_data_flush(s);
 		}
 		evbuffer_drain(in, total);
@@ -392,7 +499,8 @@ smtpd_bdat_input(struct smtpd_session *s)
 		smtpd_content_end(s, smtp_data_finish(&s->dec));
 		return true;
 	}
-	smtpd_data_flush(s);
+	if (smtpd_may_flush(s))
+		smtpd_data_flush(s);
 	if ((s->dec.flags & SMTP_DATA_ERRORS) || s->write_errno != 0) {
 		/* Fail early; later chunks of this transaction get 503. */
 		smtpd_content_end(s, s->dec.flags);

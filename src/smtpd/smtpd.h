@@ -91,6 +91,53 @@ void smtpd_queue_abort(uint64_t id);
 void smtpd_session_created(struct smtpd_session *s, int status,
     const char *qid, int fd);
 void smtpd_session_committed(struct smtpd_session *s, int status);
+/*
+ * The auth process's side (src/auth/ holds the accounts; passwords and
+ * keys never come here). A session asks one question at a time and gets
+ * exactly one smtpd_session_auth_answer(), or smtpd_server_auth_lost().
+ */
+enum smtpd_auth_kind {
+	SMTPD_AUTH_PASSWORD,	/* PLAIN, LOGIN: check user + password */
+	SMTPD_AUTH_SCRAM_START,	/* SCRAM: the user's salt and iterations */
+	SMTPD_AUTH_SCRAM_PROOF,	/* SCRAM: check the client proof */
+};
+
+struct smtpd_auth_req {
+	uint64_t id;		/* the session id */
+	enum smtpd_auth_kind kind;
+	const char *client_addr;
+	const char *mech;	/* for the log: "PLAIN", ... */
+	const char *user;	/* as the client gave it */
+	const char *password;	/* PASSWORD */
+	const char *authmsg;	/* SCRAM_PROOF: the AuthMessage */
+	const uint8_t *proof;	/* SCRAM_PROOF: 32 bytes */
+};
+
+enum smtpd_auth_status {
+	SMTPD_AUTH_OK,		/* authenticated (PROOF, PASSWORD); salt
+				 * found or faked (START) */
+	SMTPD_AUTH_FAILED,	/* bad credentials */
+	SMTPD_AUTH_LOCKED,	/* too many failures: not even checked */
+	SMTPD_AUTH_TEMPFAIL,	/* no auth process, or it failed */
+};
+
+struct smtpd_auth_answer {
+	enum smtpd_auth_status status;
+	const char *user;	/* OK: the account's canonical address */
+	const char *senders;	/* OK: its other addresses, "a@b,c@d" */
+	const uint8_t *salt;	/* START */
+	size_t saltlen;
+	unsigned iter;		/* START */
+	const uint8_t *server_sig; /* PROOF: 32 bytes */
+};
+
+/* Sends a question; false when there is no auth process to ask. */
+bool smtpd_auth_request(const struct smtpd_auth_req *req);
+void smtpd_session_auth_answer(struct smtpd_session *s,
+    const struct smtpd_auth_answer *a);
+/* The auth process went away: every waiting session gets TEMPFAIL. */
+void smtpd_server_auth_lost(struct smtpd_server *srv);
+
 /* The queue went away: every waiting session fails its transaction. */
 void smtpd_server_queue_lost(struct smtpd_server *srv);
 /* The same for one session (no queue to ask; call it from the loop). */

@@ -157,8 +157,10 @@ class SMTPConn:
     """
 
     def __init__(self, port, host="127.0.0.1", tls=False, greeting=True,
-                 timeout=IO_TIMEOUT, ctx=None):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+                 timeout=IO_TIMEOUT, ctx=None, source=None):
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.buf = b""
         self.log = []
         if tls:

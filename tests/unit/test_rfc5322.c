@@ -138,6 +138,7 @@ struct test_rfc5322_res {
 	bool in_body;
 	unsigned fields, received;
 	bool has_date, has_message_id, has_from;
+	uint64_t header_len;
 };
 
 /* Feeds one piece from its own exact-size heap copy. */
@@ -179,6 +180,15 @@ test_rfc5322_run(const char *in, size_t n, size_t step, size_t cut,
 	r->has_date = s.has_date;
 	r->has_message_id = s.has_message_id;
 	r->has_from = s.has_from;
+	r->header_len = s.in_body ? s.header_len : 0;
+	/* The header ends at an empty line: CRLF at the start or after CRLF. */
+	if (s.in_body) {
+		assert_true(r->header_len + 2 <= n);
+		assert_memory_equal(in + r->header_len, "\r\n", 2);
+		assert_true(r->header_len == 0 ||
+		    (r->header_len >= 2 &&
+			memcmp(in + r->header_len - 2, "\r\n", 2) == 0));
+	}
 }
 
 static void
@@ -210,16 +220,22 @@ test_rfc5322_table(void **state)
 		const struct test_rfc5322_case *c = &test_rfc5322_cases[i];
 		struct test_rfc5322_res r;
 
+		uint64_t hl;
+
 		test_rfc5322_run(c->in, c->n, c->n ? c->n : 1, 0, &r);
 		test_rfc5322_check(c, &r);
+		hl = r.header_len;
 		for (cut = 0; cut <= c->n; cut++) {
 			test_rfc5322_run(c->in, c->n, 0, cut, &r);
 			test_rfc5322_check(c, &r);
+			assert_true(r.header_len == hl);
 		}
 		test_rfc5322_run(c->in, c->n, 1, 0, &r);
 		test_rfc5322_check(c, &r);
+		assert_true(r.header_len == hl);
 		test_rfc5322_run(c->in, c->n, 3, 0, &r);
 		test_rfc5322_check(c, &r);
+		assert_true(r.header_len == hl);
 	}
 }
 

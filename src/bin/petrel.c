@@ -1,8 +1,10 @@
 /*
  * petrel: the command line. `petrel serve` runs the mail server,
  * `petrel check-config` validates a configuration, `petrel version` says
- * which build this is. `petrel __child` is how the parent starts its
- * unprivileged processes (not for people).
+ * which build this is, `petrel sendmail` submits a message on this host
+ * (also run as "sendmail" through a symlink; bin/cmd_sendmail.c).
+ * `petrel __child` is how the parent starts its unprivileged processes
+ * (not for people).
  */
 #include <grp.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "bin/cmd_sendmail.h"
 #include "bin/proc.h"
 #include "lib/log.h"
 
@@ -25,6 +28,8 @@ usage(void)
 	    "usage: petrel serve [--config FILE]\n"
 	    "       petrel check-config [--config FILE] [-n]\n"
 	    "       petrel version\n"
+	    "       petrel sendmail [-t] [-i] [-f sender] [-F name] [-bs] "
+	    "[recipient ...]\n"
 	    "Without --config, the embedded default is used: it keeps its\n"
 	    "state in ./petrel-data and listens on 127.0.0.1:2525 (mx),\n"
 	    "2587 (submission) and 2465 (submissions).\n");
@@ -148,12 +153,19 @@ child_main(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	const char *config = NULL;
+	const char *config = NULL, *base;
 	bool dump = false;
 	int i;
 
+	/* Installed as /usr/sbin/sendmail (a symlink to petrel). */
+	base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	base = base != NULL ? base + 1 : argc > 0 ? argv[0] : "";
+	if (strcmp(base, "sendmail") == 0)
+		return sendmail_main(argc, argv);
 	if (argc < 2)
 		usage();
+	if (strcmp(argv[1], "sendmail") == 0)
+		return sendmail_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "__child") == 0)
 		return child_main(argc, argv);
 	if (strcmp(argv[1], "version") == 0 ||

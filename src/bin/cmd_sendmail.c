@@ -571,11 +571,26 @@ sendmail_set_sender(struct sendmail *sm)
 	sm->sender_utf8 = sendmail_has_8bit(sm->sender);
 }
 
+/* What sendmail_main() allocated (paths that exit() leave it alone). */
+static void
+sendmail_free(struct sendmail *sm)
+{
+	if (sm->fd >= 0)
+		close(sm->fd);
+	free(sm->rcpt_args);
+	free(sm->hostname);
+	free(sm->gecos_name);
+	free(sm->rcpts);
+	memset(sm, 0, sizeof(*sm));
+	sm->fd = -1;
+}
+
 int
 sendmail_main(int argc, char **argv)
 {
 	struct sendmail sm;
 	size_t i;
+	int rc;
 
 	memset(&sm, 0, sizeof(sm));
 	sm.fd = -1;
@@ -585,7 +600,9 @@ sendmail_main(int argc, char **argv)
 	if (sm.smtp_mode) {
 		if (sm.nrcpt_args > 0 || sm.extract)
 			sendmail_usage("-bs takes no recipients");
-		return sendmail_relay(&sm);
+		rc = sendmail_relay(&sm);
+		sendmail_free(&sm);
+		return rc;
 	}
 	sendmail_set_sender(&sm);
 	for (i = 0; i < sm.nrcpt_args; i++) {
@@ -603,5 +620,7 @@ sendmail_main(int argc, char **argv)
 	if (sm.nrcpts == 0)
 		sendmail_usage("no recipients: none given as arguments and "
 			       "none in the To:, Cc: or Bcc: fields");
-	return sendmail_submit(&sm);
+	rc = sendmail_submit(&sm);
+	sendmail_free(&sm);
+	return rc;
 }

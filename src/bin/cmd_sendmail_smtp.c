@@ -83,7 +83,14 @@ sendmail_conn_open(struct sendmail_conn *c, const char *path, bool verbose)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, path, strlen(path) + 1); /* length checked */
+	/*
+	 * The timeout is set first: a connect to a server whose backlog is
+	 * full blocks, and Linux bounds that wait with SO_SNDTIMEO.
+	 */
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd >= 0)
+		(void)setsockopt(
+		    c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (c->fd < 0 ||
 	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
 		sendmail_conn_fail(c, true, "cannot connect to %s: %s%s", path,
@@ -93,7 +100,6 @@ sendmail_conn_open(struct sendmail_conn *c, const char *path, bool verbose)
 			: "");
 		return -1;
 	}
-	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (verbose)
 		fprintf(stderr, "connected to %s\n", path);
 	return 0;

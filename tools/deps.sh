@@ -4,7 +4,8 @@
 # As root it also creates the system users petrel drops privileges to.
 set -eu
 what=${1:-build}
-pkgs="gcc make cmake pkg-config libssl-dev libevent-dev openssl"
+pkgs="gcc make cmake pkg-config libssl-dev libevent-dev libcrypt-dev libargon2-dev
+    openssl"
 case "$what" in
 check) pkgs="$pkgs libcmocka-dev python3-pytest swaks" ;;
 fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

@@ -12,16 +12,48 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/passwd.h"
+#include "auth/scram.h"
 #include "lib/log.h"
 #include "tls/tls.h"
 #include "lib/fsio.h"
 
 #define BUNDLE_FILE_MAX (256u * 1024 * 1024)
 
-static const char bundle_demo_users[] =
-    "# petrel accounts: one address a line (created on first start)\n"
-    "postmaster@localhost\n"
-    "demo@localhost\n";
+/*
+ * The accounts of the embedded default's first start: demo@localhost
+ * with the password "demo" and postmaster@localhost, a mailbox without
+ * one. The hash and the SCRAM keys are made here, with fresh salts, so no
+ * two installations share them. 0, or -1 with err.
+ */
+static int
+bundle_demo_users(struct buf *out, char *err, size_t errsz)
+{
+	static const char pw[] = "demo";
+	char hash[AUTH_HASH_NEW_MAX], scram[AUTH_SCRAM_TEXT_MAX];
+	struct auth_scram_keys k;
+	int rc;
+
+	if (auth_password_hash(pw, sizeof(pw) - 1, hash, sizeof(hash)) != 0 ||
+	    auth_scram_keys_new(pw, sizeof(pw) - 1, &k) != 0 ||
+	    auth_scram_keys_format(&k, scram, sizeof(scram)) != 0) {
+		snprintf(err, errsz, "cannot hash the demo password");
+		return -1;
+	}
+	explicit_bzero(&k, sizeof(k));
+	rc = buf_puts(out, "# petrel accounts, created on first start "
+			   "(docs/config.md, \"The users file\").\n"
+			   "# user@domain:PASSWORD:uid:gid:gecos:home:shell:"
+			   "EXTRA; manage them with `petrel user`.\n"
+			   "# demo@localhost's password is \"demo\".\n");
+	if (rc != 0 || auth_account_line_format(out, "postmaster@localhost",
+	    NULL, NULL, NULL, 0) != 0 || auth_account_line_format(out,
+	    "demo@localhost", hash, scram, NULL, 0) != 0) {
+		snprintf(err, errsz, "cannot format the demo accounts");
+		return -1;
+	}
+	return 0;
+}
 
 /* Reads a whole file into b. 0, or -1 with "path: reason" in err. */
 static int
@@ -81,13 +113,15 @@ bundle_mkdirs(const char *path, char *err, size_t errsz)
 	return 0;
 }
 
+/* Creates path (mode 0600: it holds password hashes) with text. */
 static int
-bundle_write_new(const char *path, const char *text, char *err, size_t errsz)
+bundle_write_new(const char *path, const struct buf *text, char *err,
+    size_t errsz)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+	if (fd < 0 || fsio_write_all(fd, buf_str(text), text->len) != 0 ||
+	    fsio_fsync(fd) != 0) {
 		snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -119,24 +153,24 @@ bundle_init(struct bundle *b)
 	b->embedded = false;
 }
 
-int
-bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
-    size_t errsz)
+/*
+ * Reads the configuration file (NULL: the embedded default, based in the
+ * current directory) into b and parses it into *c. 0 or -1 with err.
+ */
+static int
+bundle_read_conf(struct bundle *b, const char *path, struct conf *c,
+    char *err, size_t errsz)
 {
-	struct bundle_conf bc;
-	struct conf c;
 	char dir[PATH_MAX];
-	struct stat st;
 
-	bundle_init(b);
 	if (path != NULL) {
 		char resolved[PATH_MAX];
 		if (bundle_read_file(&b->part[BUNDLE_CONF], path, err,
 		    errsz) != 0)
-			goto fail;
+			return -1;
 		if (realpath(path, resolved) == NULL) {
 			snprintf(err, errsz, "%s: %s", path, strerror(errno));
-			goto fail;
+			return -1;
 		}
 		buf_puts(&b->part[BUNDLE_CONF_NAME], path);
 		buf_puts(&b->part[BUNDLE_BASE_DIR], dirname(resolved));
@@ -146,24 +180,58 @@ bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
 		buf_puts(&b->part[BUNDLE_CONF_NAME], "(embedded default)");
 		if (getcwd(dir, sizeof(dir)) == NULL) {
 			snprintf(err, errsz, "getcwd: %s", strerror(errno));
-			goto fail;
+			return -1;
 		}
 		buf_puts(&b->part[BUNDLE_BASE_DIR], dir);
 	}
-	if (conf_parse(buf_str(&b->part[BUNDLE_CONF_NAME]),
+	return conf_parse(buf_str(&b->part[BUNDLE_CONF_NAME]),
 	    b->part[BUNDLE_CONF].data, b->part[BUNDLE_CONF].len,
-	    buf_str(&b->part[BUNDLE_BASE_DIR]), &c, err, errsz) != 0)
+	    buf_str(&b->part[BUNDLE_BASE_DIR]), c, err, errsz);
+}
+
+int
+bundle_load_conf(const char *path, struct conf *out, char *err, size_t errsz)
+{
+	struct bundle b;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	bundle_init(&b);
+	r = bundle_read_conf(&b, path, out, err, errsz);
+	bundle_free(&b);
+	return r;
+}
+
+int
+bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
+    size_t errsz)
+{
+	struct bundle_conf bc;
+	struct conf c;
+	struct stat st;
+
+	bundle_init(b);
+	if (bundle_read_conf(b, path, &c, err, errsz) != 0)
 		goto fail;
 
 	if (prepare && bundle_mkdirs(c.state_dir, err, errsz) != 0)
 		goto fail_conf;
 	if (prepare && b->embedded && stat(c.users_file, &st) != 0 &&
 	    errno == ENOENT) {
-		if (bundle_write_new(c.users_file, bundle_demo_users, err,
-		    errsz) != 0)
+		struct buf demo;
+		int rc;
+
+		buf_init(&demo, 65536);
+		rc = bundle_demo_users(&demo, err, errsz);
+		if (rc == 0)
+			rc = bundle_write_new(c.users_file, &demo, err, errsz);
+		if (demo.data != NULL)
+			explicit_bzero(demo.data, demo.len);
+		buf_clear(&demo);
+		if (rc != 0)
 			goto fail_conf;
 		log_info("created %s with the accounts postmaster@localhost "
-		    "and demo@localhost", c.users_file);
+		    "and demo@localhost (password \"demo\")", c.users_file);
 	}
 	if (bundle_read_file(&b->part[BUNDLE_USERS], c.users_file, err,
 	    errsz) != 0) {

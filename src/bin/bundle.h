@@ -45,6 +45,15 @@ struct bundle_conf {
 int bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
     size_t errsz);
 void bundle_free(struct bundle *b);
+/*
+ * Reads and parses only the configuration file (NULL: the embedded
+ * default, relative to the current directory) and none of the files it
+ * names, creating nothing: for the admin tools, which need the state
+ * directory and must work without access to the TLS key. 0 (release *out
+ * with conf_free), or -1 with err.
+ */
+int bundle_load_conf(const char *path, struct conf *out, char *err,
+    size_t errsz);
 /* Parses the configuration and tables of b. 0 or -1 with err. */
 int bundle_parse(const struct bundle *b, struct bundle_conf *out, char *err,
     size_t errsz);

@@ -12,6 +12,9 @@ enum imsg_type {
 	IMSG_LISTENER,		/* fd: listening socket; u32 listener index */
 	IMSG_PEER,		/* fd: socket to a sibling; str peer name */
 	IMSG_FLUSH,		/* queue: retry every deferred message now */
+	IMSG_CTL_QUEUE,		/* queue: fd: a control connection to answer
+				 * (bin/control.h); str request, a valid
+				 * "queue ..." line */
 
 	/* smtp -> queue; id = session id */
 	IMSG_Q_CREATE = 100,	/* str sender, str helo, str client_addr,

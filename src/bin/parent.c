@@ -12,7 +12,9 @@
  * hands out over each child's control channel, so a child that dies is
  * restarted alone and its peers get a fresh link. SIGHUP re-reads the
  * configuration, users, aliases and certificates and sends them to every
- * child; SIGTERM stops the children (the queue stays intact on disk).
+ * child; SIGTERM stops the children (the queue stays intact on disk). The
+ * control socket (control.c) offers the same reload and hands `queue`
+ * requests to the queue process.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,7 @@
 
 #include <event2/event.h>
 
+#include "bin/control.h"
 #include "bin/imsg.h"
 #include "bin/proc.h"
 #include "lib/log.h"
@@ -286,22 +289,27 @@ parent_sigterm(evutil_socket_t sig, short what, void *arg)
 	event_base_once(P.base, -1, EV_TIMEOUT, parent_kill_all, NULL, &tv);
 }
 
-static void
-parent_sighup(evutil_socket_t sig, short what, void *arg)
+/*
+ * SIGHUP and the control socket's `reload`: re-reads everything and sends
+ * it to every running child. 0, or -1 with the reason in err (the running
+ * configuration stays).
+ */
+static int
+parent_reload(char *err, size_t errsz)
 {
 	struct bundle nb;
 	struct bundle_conf nbc;
-	char err[1024];
 	int i;
 
-	(void)sig;
-	(void)what;
-	(void)arg;
-	if (bundle_load(&nb, P.config_path, true, err, sizeof(err)) != 0 ||
-	    bundle_parse(&nb, &nbc, err, sizeof(err)) != 0) {
+	if (P.stopping) {
+		snprintf(err, errsz, "petrel is stopping");
+		return -1;
+	}
+	if (bundle_load(&nb, P.config_path, true, err, errsz) != 0 ||
+	    bundle_parse(&nb, &nbc, err, errsz) != 0) {
 		log_err("reload failed, keeping the running configuration: %s",
 		    err);
-		return;
+		return -1;
 	}
 	bundle_free(&P.bundle);
 	bundle_conf_free(&P.bc);
@@ -312,7 +320,43 @@ parent_sighup(evutil_socket_t sig, short what, void *arg)
 			parent_send_conf(i);
 	log_info("configuration reloaded (listeners and users to run as "
 	    "change only on restart)");
+	return 0;
 }
+
+static void
+parent_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	char err[1024];
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	(void)parent_reload(err, sizeof(err));
+}
+
+/* The control socket's `queue ...`: the queue process answers on fd. */
+static int
+parent_control_queue(int fd, const char *request, char *err, size_t errsz)
+{
+	struct buf b;
+	int r;
+
+	if (P.stopping || P.child[CH_QUEUE].ch == NULL) {
+		snprintf(err, errsz, "the queue process is not running (%s)",
+		    P.stopping ? "petrel is stopping" : "being restarted");
+		return -1;
+	}
+	buf_init(&b, CONTROL_REQUEST_MAX + 64);
+	ipc_put_str(&b, request);
+	r = ipc_send(P.child[CH_QUEUE].ch, IMSG_CTL_QUEUE, 0, fd, &b);
+	buf_clear(&b);
+	if (r != 0)
+		snprintf(err, errsz, "the queue process is not reachable");
+	return r;
+}
+
+static const struct control_ops parent_control_ops = { parent_reload,
+	parent_control_queue };
 
 /* Makes dir (one level) with owner and mode; fatal on failure. */
 static void
@@ -433,6 +477,9 @@ parent_main(const char *config_path)
 	for (i = 0; i < CH_N; i++)
 		P.child[i].respawn = evtimer_new(P.base, parent_respawn_cb,
 		    (void *)(intptr_t)i);
+	if (control_listen(P.base, c->state_dir, &parent_control_ops, err,
+	    sizeof(err)) != 0)
+		fatalx("%s", err);
 	/* The queue first, so the others find it when they start. */
 	parent_spawn(CH_QUEUE);
 	parent_spawn(CH_LOCAL);
@@ -440,6 +487,7 @@ parent_main(const char *config_path)
 	log_info("petrel %s ready hostname=%s", PETREL_VERSION, c->hostname);
 	event_base_dispatch(P.base);
 	log_info("stopped");
+	control_close();
 	for (i = 0; ev[i] != NULL; i++)
 		event_free(ev[i]);
 	for (i = 0; i < CH_N; i++)

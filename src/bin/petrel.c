@@ -1,10 +1,11 @@
 /*
  * petrel: the command line. `petrel serve` runs the mail server,
  * `petrel check-config` validates a configuration, `petrel version` says
- * which build this is, `petrel sendmail` submits a message on this host
- * (also run as "sendmail" through a symlink; bin/cmd_sendmail.c).
- * `petrel __child` is how the parent starts its unprivileged processes
- * (not for people).
+ * which build this is, `petrel user` edits the accounts file (cmd_user.c),
+ * `petrel queue ...` and `petrel reload` ask the running server
+ * (cmd_queue.c), `petrel sendmail` submits a message on this host (also
+ * run as "sendmail" through a symlink; cmd_sendmail.c). `petrel __child`
+ * is how the parent starts its unprivileged processes (not for people).
  */
 #include <grp.h>
 #include <signal.h>
@@ -17,7 +18,9 @@
 
 #include <event2/event.h>
 
+#include "bin/cmd_queue.h"
 #include "bin/cmd_sendmail.h"
+#include "bin/cmd_user.h"
 #include "bin/proc.h"
 #include "lib/log.h"
 
@@ -27,6 +30,13 @@ usage(void)
 	fprintf(stderr,
 	    "usage: petrel serve [--config FILE]\n"
 	    "       petrel check-config [--config FILE] [-n]\n"
+	    "       petrel queue list|flush [--config FILE]\n"
+	    "       petrel queue show|delete|hold|release ID [--config FILE]\n"
+	    "       petrel reload [--config FILE]\n"
+	    "       petrel user add [--config FILE] ADDRESS [--address EXTRA]..."
+	    " [--no-password]\n"
+	    "       petrel user passwd|del [--config FILE] ADDRESS\n"
+	    "       petrel user list [--config FILE]\n"
 	    "       petrel version\n"
 	    "       petrel sendmail [-t] [-i] [-f sender] [-F name] [-bs] "
 	    "[recipient ...]\n"
@@ -173,6 +183,12 @@ main(int argc, char **argv)
 		printf("petrel %s\n", PETREL_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[1], "queue") == 0)
+		return cmd_queue_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "reload") == 0)
+		return cmd_reload_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "user") == 0)
+		return cmd_user_main(argc - 2, argv + 2);
 	for (i = 2; i < argc; i++) {
 		if ((strcmp(argv[i], "--config") == 0 ||
 		    strcmp(argv[i], "-c") == 0) && i + 1 < argc)

@@ -1,7 +1,9 @@
 /*
  * proc_queue: wiring of the queue process. Decodes the smtp process's and
  * the local process's messages into calls of sched/queue.c and sends its
- * answers back (struct queue_ops).
+ * answers back (struct queue_ops). Control requests (`petrel queue ...`)
+ * arrive from the parent with the client's connection and are answered
+ * on it (sched/queue_admin.c, bin/control.c).
  */
 #include <errno.h>
 #include <signal.h>
@@ -11,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "bin/control.h"
 #include "bin/imsg.h"
 #include "bin/proc.h"
 #include "lib/log.h"
@@ -176,6 +179,52 @@ q_local_closed(struct ipc_chan *ch, void *arg)
 	queue_local_lost(Q.queue);
 }
 
+/* A control request; the parent validated it, so anything else is a bug. */
+static void
+q_control(struct ipc_msg *m)
+{
+	struct control_req req;
+	struct buf out;
+	char *line, err[1024];
+	int r;
+
+	line = ipc_get_str(m);
+	ipc_get_end(m);
+	if (m->fd < 0 || line == NULL || Q.queue == NULL ||
+	    control_parse(line, strlen(line), &req, err, sizeof(err)) != 0)
+		fatalx("parent: bad control request");
+	free(line);
+	buf_init(&out, QUEUE_ADMIN_OUT_MAX);
+	err[0] = '\0';
+	switch (req.verb) {
+	case CONTROL_QUEUE_LIST:
+		r = queue_admin_list(Q.queue, &out, err, sizeof(err));
+		break;
+	case CONTROL_QUEUE_SHOW:
+		r = queue_admin_show(Q.queue, req.qid, &out, err, sizeof(err));
+		break;
+	case CONTROL_QUEUE_DELETE:
+		r = queue_admin_delete(Q.queue, req.qid, &out, err,
+		    sizeof(err));
+		break;
+	case CONTROL_QUEUE_HOLD:
+		r = queue_admin_hold(Q.queue, req.qid, &out, err, sizeof(err));
+		break;
+	case CONTROL_QUEUE_RELEASE:
+		r = queue_admin_release(Q.queue, req.qid, &out, err,
+		    sizeof(err));
+		break;
+	case CONTROL_QUEUE_FLUSH:
+		r = queue_admin_flush(Q.queue, &out, err, sizeof(err));
+		break;
+	default:
+		fatalx("parent: control request %d is not for the queue",
+		    (int)req.verb);
+	}
+	control_reply(Q.base, m->fd, r == 0 ? &out : NULL, r, err);
+	buf_clear(&out);
+}
+
 static void
 q_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
@@ -222,7 +271,10 @@ q_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case IMSG_FLUSH:
 		ipc_get_end(m);
 		if (Q.queue != NULL)
-			queue_flush(Q.queue);
+			(void)queue_flush(Q.queue);
+		break;
+	case IMSG_CTL_QUEUE:
+		q_control(m);
 		break;
 	default:
 		fatalx("parent: unexpected message %u", m->type);

@@ -11,6 +11,7 @@
  * sync, and the event loop never waits for the disk.
  */
 #include "sched/queue.h"
+#include "sched/queue_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,82 +28,11 @@
 #include "lib/workq.h"
 #include "lib/xalloc.h"
 #include "proto/smtp_param.h"
-#include "spool/spool.h"
 
-#define QUEUE_BUCKETS 4096
 #define QUEUE_MAX_EXPAND 1000	/* destinations per message */
 #define QUEUE_DIRECT_MAX 32	/* recipients for delivery before commit */
 
-enum qtxn_state {
-	QTXN_OPEN,		/* content being written by the session */
-	QTXN_DIRECT,		/* delivering before the commit */
-	QTXN_COMMITTING,	/* being made durable in the spool */
-};
-
-struct qtxn {
-	struct qtxn *hnext, *bnext;	/* id table; commit batch */
-	struct queue *q;
-	uint64_t id;
-	enum qtxn_state state;
-	bool orphan;			/* the session went away: answer nobody */
-	bool maybe_done;		/* a direct delivery's outcome is unknown */
-	unsigned direct_left;		/* direct deliveries in flight */
-	int fd;
-	int status;			/* commit result (errno) */
-	unsigned nrcpts_expected;
-	struct envelope env;
-	struct envelope raw;		/* recipients as given */
-};
-
-struct qmsg {
-	struct qmsg *next, *prev;	/* all messages */
-	struct qmsg *rnext;		/* ready list */
-	struct queue *q;
-	struct envelope env;
-	uint64_t content_len;
-	unsigned in_flight;
-	bool ready;			/* on the ready list */
-	bool check_dup;			/* recovered: look for earlier copies */
-	bool dirty;			/* state changed since last saved */
-	bool *busy;			/* per recipient: delivery in flight */
-	bool has_state;			/* a QID.st may exist */
-	bool removing;			/* being unlinked: hands off */
-	int remove_errno;
-	struct event *timer;
-};
-
-struct qdelivery {
-	struct qdelivery *hnext;
-	uint64_t did;
-	struct qmsg *m;			/* a queued message's delivery, or */
-	struct qtxn *t;			/* a delivery before the commit */
-	unsigned rcpt;
-	struct timespec started;
-};
-
-struct queue {
-	struct event_base *base;
-	const struct conf *conf;
-	const struct tables *tables;
-	const struct queue_ops *ops;
-	void *arg;
-	struct spool spool;
-	struct workq *wq;
-	struct qtxn *txns[QUEUE_BUCKETS];
-	struct qdelivery *deliveries[QUEUE_BUCKETS];
-	struct qmsg *msgs;
-	struct qmsg *ready_head, **ready_tail;
-	struct qtxn *batch_head, **batch_tail; /* committed, await dir sync */
-	struct qtxn *syncing;		/* the batch being synced */
-	int sync_status;
-	unsigned in_flight;
-	uint64_t next_did;
-	bool local_up;
-};
-
 static void queue_pump(struct queue *q);
-static unsigned queue_backoff(const struct conf *c, uint32_t attempts);
-static void queue_msg_check(struct qmsg *m);
 
 static struct qtxn **
 queue_txn_slot(struct queue *q, uint64_t id)
@@ -537,7 +467,7 @@ queue_msg_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (m->removing)
+	if (m->removing || m->held || m->deleted)
 		return;
 	if (!m->ready) {
 		m->ready = true;
@@ -548,7 +478,7 @@ queue_msg_timer(evutil_socket_t fd, short what, void *arg)
 	queue_pump(m->q);
 }
 
-static void
+void
 queue_msg_ready(struct qmsg *m)
 {
 	struct timeval tv = { 0, 0 };
@@ -556,8 +486,28 @@ queue_msg_ready(struct qmsg *m)
 	evtimer_add(m->timer, &tv);
 }
 
-static void
-queue_msg_add(struct queue *q, struct envelope *env, uint64_t content_len,
+void
+queue_ready_unlink(struct queue *q, struct qmsg *m)
+{
+	struct qmsg **pp;
+
+	if (!m->ready)
+		return;
+	for (pp = &q->ready_head; *pp != NULL; pp = &(*pp)->rnext) {
+		if (*pp != m)
+			continue;
+		*pp = m->rnext;
+		if (*pp == NULL)
+			q->ready_tail = pp;
+		break;
+	}
+	m->rnext = NULL;
+	m->ready = false;
+}
+
+/* A new message in memory, not yet scheduled. */
+static struct qmsg *
+queue_msg_new(struct queue *q, struct envelope *env, uint64_t content_len,
     bool check_dup)
 {
 	struct qmsg *m = xcalloc(1, sizeof(*m));
@@ -573,10 +523,17 @@ queue_msg_add(struct queue *q, struct envelope *env, uint64_t content_len,
 	if (q->msgs)
 		q->msgs->prev = m;
 	q->msgs = m;
-	queue_msg_ready(m);
+	return m;
 }
 
 static void
+queue_msg_add(struct queue *q, struct envelope *env, uint64_t content_len,
+    bool check_dup)
+{
+	queue_msg_ready(queue_msg_new(q, env, content_len, check_dup));
+}
+
+void
 queue_msg_free(struct qmsg *m)
 {
 	struct queue *q = m->q;
@@ -701,7 +658,7 @@ queue_pump(struct queue *q)
 	}
 }
 
-static unsigned
+unsigned
 queue_backoff(const struct conf *c, uint32_t attempts)
 {
 	uint64_t d = c->retry_min;
@@ -716,7 +673,7 @@ queue_backoff(const struct conf *c, uint32_t attempts)
  * After a change: remove a finished message, save state and arm the
  * retry timer for one that waits.
  */
-static void
+void
 queue_msg_check(struct qmsg *m)
 {
 	struct queue *q = m->q;
@@ -724,7 +681,7 @@ queue_msg_check(struct qmsg *m)
 	bool pending_local = false, pending_remote = false;
 	size_t i;
 
-	if (m->in_flight > 0 || m->ready || m->removing)
+	if (m->in_flight > 0 || m->ready || m->removing || m->deleted)
 		return;
 	for (i = 0; i < m->env.nrcpts; i++) {
 		const struct env_rcpt *r = &m->env.rcpts[i];
@@ -751,7 +708,7 @@ queue_msg_check(struct qmsg *m)
 			    strerror(errno));
 		m->dirty = false;
 	}
-	if (pending_local) {
+	if (pending_local && !m->held) {
 		int64_t now = (int64_t)time(NULL);
 		struct timeval tv = { next > now ? next - now : 0, 0 };
 		evtimer_add(m->timer, &tv);
@@ -799,8 +756,19 @@ queue_delivery_result(struct queue *q, uint64_t did, int result,
 	m = qd->m;
 	r = &m->env.rcpts[qd->rcpt];
 	m->busy[qd->rcpt] = false;
-	r->attempts++;
 	m->in_flight--;
+	if (m->deleted) {
+		/* Deleted meanwhile: nothing to record, no file to write. */
+		log_info("qid=%s to=<%s> result=%s ignored: message deleted",
+		    m->env.qid, r->dest, result == 0 ? "delivered" :
+		    result == -2 ? "failed" : "deferred");
+		free(qd);
+		if (m->in_flight == 0)
+			queue_msg_free(m);
+		queue_pump(q);
+		return;
+	}
+	r->attempts++;
 	age = difftime(time(NULL), (time_t)m->env.arrival);
 	if (result == 0) {
 		r->state = ENV_RCPT_DELIVERED;
@@ -859,7 +827,15 @@ queue_local_lost(struct queue *q)
 			qd->m->check_dup = true;
 			qd->m->in_flight--;
 			q->in_flight--;
-			queue_msg_ready(qd->m);
+			if (qd->m->deleted) {
+				if (qd->m->in_flight == 0)
+					queue_msg_free(qd->m);
+			} else if (qd->m->held) {
+				if (qd->m->in_flight == 0)
+					queue_msg_check(qd->m);
+			} else {
+				queue_msg_ready(qd->m);
+			}
 			free(qd);
 		}
 	}
@@ -872,22 +848,32 @@ queue_local_ready(struct queue *q)
 	queue_pump(q);
 }
 
-void
+unsigned
 queue_flush(struct queue *q)
 {
+	int64_t now = (int64_t)time(NULL);
+	unsigned n = 0;
 	struct qmsg *m;
 
 	for (m = q->msgs; m != NULL; m = m->next) {
+		bool waited = false;
 		size_t i;
-		if (m->removing)
+
+		if (m->removing || m->held || m->deleted)
 			continue;
-		for (i = 0; i < m->env.nrcpts; i++)
-			if (m->env.rcpts[i].state == ENV_RCPT_PENDING &&
-			    !m->busy[i])
-				m->env.rcpts[i].next_try = 0;
+		for (i = 0; i < m->env.nrcpts; i++) {
+			struct env_rcpt *r = &m->env.rcpts[i];
+			if (r->state != ENV_RCPT_PENDING || m->busy[i])
+				continue;
+			if (r->local && r->next_try > now)
+				waited = true;
+			r->next_try = 0;
+		}
+		n += waited;
 		if (!m->ready)
 			queue_msg_ready(m);
 	}
+	return n;
 }
 
 /* ---- start-up ---- */
@@ -914,6 +900,35 @@ queue_recover_one(const char *qid, void *arg)
 		return;
 	}
 	queue_msg_add(q, &env, len, true);
+}
+
+/* A held message found at start: loaded, never scheduled. */
+static void
+queue_recover_held_one(const char *qid, void *arg)
+{
+	struct queue *q = arg;
+	struct envelope env;
+	struct qmsg *m;
+	uint64_t len;
+
+	memset(&env, 0, sizeof(env));
+	switch (spool_load(&q->spool, qid, &env, &len)) {
+	case 0:
+		break;
+	case -2:
+		log_err("qid=%s (held) damaged; moved to %s/corrupt", qid,
+		    q->spool.path);
+		spool_quarantine(&q->spool, qid);
+		return;
+	default:
+		log_err("qid=%s (held) cannot be read now: %s", qid,
+		    strerror(errno));
+		return;
+	}
+	m = queue_msg_new(q, &env, len, true);
+	m->held = true;
+	/* One finished by a delivery just before a crash: remove it. */
+	queue_msg_check(m);
 }
 
 struct queue *
@@ -943,6 +958,11 @@ queue_new(struct event_base *base, const struct conf *c,
 		log_err("spool recovery: %s", strerror(errno));
 	else if (n > 0)
 		log_info("recovered %d queued messages", n);
+	n = spool_recover_held(&q->spool, queue_recover_held_one, q);
+	if (n < 0)
+		log_err("spool recovery (hold): %s", strerror(errno));
+	else if (n > 0)
+		log_info("%d messages on hold", n);
 	return q;
 }
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
+#include "lib/buf.h"
 #include "lookup/tables.h"
 
 struct event_base;
@@ -70,7 +71,57 @@ void queue_delivery_result(struct queue *q, uint64_t did, int result,
 /* The local process went away / a new one is connected. */
 void queue_local_lost(struct queue *q);
 void queue_local_ready(struct queue *q);
-/* Retries every deferred delivery now. */
-void queue_flush(struct queue *q);
+/*
+ * Retries every deferred delivery now (held messages stay held). Returns
+ * the number of messages that had a delivery waiting for its retry time.
+ */
+unsigned queue_flush(struct queue *q);
+
+/*
+ * Administration: the control socket's "queue ..." requests
+ * (src/bin/control.h), in src/sched/queue_admin.c. Each appends text lines
+ * to out, every one ending in "\n", none longer than QUEUE_ADMIN_LINE_MAX
+ * bytes; text from the envelope or the message is escaped (bytes outside
+ * printable ASCII and the backslash as \xHH), so no line holds a control
+ * character. Each returns 0, or -1 with a one-line reason in err (e.g.
+ * "no message 0123456789ABCDEF in the queue"). out should allow
+ * QUEUE_ADMIN_OUT_MAX bytes; a listing that does not fit is an error.
+ * Only committed messages are known: a message still being received or
+ * delivered before its acknowledgement is not in the queue.
+ */
+#define QUEUE_ADMIN_LINE_MAX 8192
+#define QUEUE_ADMIN_OUT_MAX ((size_t)256 << 20)
+
+/*
+ * Every message, oldest first: a line "QID AGE SIZE <sender>[ held]", then
+ * for each recipient a line "  STATE <dest>[ (for <rcpt>)][: last error]"
+ * with STATE one of pending (never tried), deferred (tried, will be
+ * retried), delivered, failed, held (pending, message on hold); last a
+ * line "N messages, M held".
+ */
+int queue_admin_list(struct queue *q, struct buf *out, char *err,
+    size_t errsz);
+/* The envelope of qid in full, then its header section ("headers:"). */
+int queue_admin_show(struct queue *q, const char *qid, struct buf *out,
+    char *err, size_t errsz);
+/*
+ * Deletes qid from the spool (durably) and forgets it. Deliveries already
+ * in flight may still complete; their results are dropped unrecorded.
+ */
+int queue_admin_delete(struct queue *q, const char *qid, struct buf *out,
+    char *err, size_t errsz);
+/*
+ * Puts qid on hold (its files move to hold/; durable before it returns 0).
+ * Nothing new is sent for it; a delivery in flight still records its
+ * result. A restart keeps it held.
+ */
+int queue_admin_hold(struct queue *q, const char *qid, struct buf *out,
+    char *err, size_t errsz);
+/* Releases a held message (back into queue/) and schedules it. */
+int queue_admin_release(struct queue *q, const char *qid, struct buf *out,
+    char *err, size_t errsz);
+/* queue_flush, with a line saying how many messages it concerned. */
+int queue_admin_flush(struct queue *q, struct buf *out, char *err,
+    size_t errsz);
 
 #endif

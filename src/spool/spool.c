@@ -162,6 +162,7 @@ spool_open(struct spool *s, const char *path)
 
 	s->path = NULL;
 	s->dir_fd = s->incoming_fd = s->queue_fd = s->corrupt_fd = -1;
+	s->hold_fd = -1;
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return -1;
 	s->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -173,7 +174,8 @@ spool_open(struct spool *s, const char *path)
 	    (s->queue_fd = spool_open_subdir(s->dir_fd, "queue", &created)) <
 		0 ||
 	    (s->corrupt_fd =
-		    spool_open_subdir(s->dir_fd, "corrupt", &created)) < 0)
+		    spool_open_subdir(s->dir_fd, "corrupt", &created)) < 0 ||
+	    (s->hold_fd = spool_open_subdir(s->dir_fd, "hold", &created)) < 0)
 		goto fail;
 	if (created && fsio_fsync(s->dir_fd) < 0)
 		goto fail;
@@ -188,6 +190,8 @@ fail:
 void
 spool_close(struct spool *s)
 {
+	if (s->hold_fd >= 0)
+		close(s->hold_fd);
 	if (s->corrupt_fd >= 0)
 		close(s->corrupt_fd);
 	if (s->queue_fd >= 0)
@@ -199,6 +203,25 @@ spool_close(struct spool *s)
 	free(s->path);
 	s->path = NULL;
 	s->dir_fd = s->incoming_fd = s->queue_fd = s->corrupt_fd = -1;
+	s->hold_fd = -1;
+}
+
+/*
+ * The directory (queue/ or hold/) that holds the message file QID, or -1
+ * with errno (ENOENT: in neither). The caller has checked the QID.
+ */
+static int
+spool_locate(struct spool *s, const char *qid)
+{
+	struct stat st;
+
+	if (fstatat(s->queue_fd, qid, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return s->queue_fd;
+	if (errno != ENOENT)
+		return -1;
+	if (fstatat(s->hold_fd, qid, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return s->hold_fd;
+	return -1;
 }
 
 /*
@@ -379,7 +402,7 @@ spool_load(
 	unsigned char tr[SPOOL_TRAILER_LEN];
 	struct stat st;
 	uint64_t size, envlen;
-	int fd, stfd, r;
+	int dfd, fd, stfd, r;
 
 	memset(e, 0, sizeof(*e));
 	*content_len = 0;
@@ -387,9 +410,10 @@ spool_load(
 		errno = EINVAL;
 		return -1;
 	}
+	if ((dfd = spool_locate(s, qid)) < 0)
+		return -1;
 	/* O_NONBLOCK: a planted FIFO must not hang us; no effect on files. */
-	fd = openat(
-	    s->queue_fd, qid, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = openat(dfd, qid, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return spool_open_error();
 	if (fstat(fd, &st) < 0) {
@@ -412,8 +436,8 @@ spool_load(
 		goto out;
 
 	spool_name(stname, qid, ".st");
-	stfd = openat(s->queue_fd, stname,
-	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	stfd =
+	    openat(dfd, stname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (stfd >= 0) {
 		struct stat sst;
 		if (fstat(stfd, &sst) < 0)
@@ -453,6 +477,21 @@ spool_open_incoming(struct spool *s, const char *qid, int *fd_out)
 	return spool_open_ro(s->incoming_fd, qid, fd_out);
 }
 
+int
+spool_open_message(struct spool *s, const char *qid, int *fd_out)
+{
+	int dfd;
+
+	*fd_out = -1;
+	if (!spool_qid_valid(qid)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((dfd = spool_locate(s, qid)) < 0)
+		return -1;
+	return spool_open_ro(dfd, qid, fd_out);
+}
+
 /* Opens dirfd/qid read-only, a regular file only. 0 or -1/errno. */
 static int
 spool_open_ro(int dirfd, const char *qid, int *fd_out)
@@ -465,8 +504,7 @@ spool_open_ro(int dirfd, const char *qid, int *fd_out)
 		errno = EINVAL;
 		return -1;
 	}
-	fd = openat(
-	    dirfd, qid, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = openat(dirfd, qid, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0) {
@@ -486,16 +524,15 @@ int
 spool_update(struct spool *s, const struct envelope *e)
 {
 	char tmp[SPOOL_NAME_MAX], stname[SPOOL_NAME_MAX];
-	struct stat st;
 	struct buf rec;
-	int fd, saved;
+	int dfd, fd, saved;
 
 	if (!spool_qid_valid(e->qid)) {
 		errno = EINVAL;
 		return -1;
 	}
 	/* No state file for a message that is not (or no longer) queued. */
-	if (fstatat(s->queue_fd, e->qid, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if ((dfd = spool_locate(s, e->qid)) < 0)
 		return -1;
 	buf_init(&rec, SPOOL_ENV_MAX);
 	if (envelope_encode(e, &rec) < 0) {
@@ -506,9 +543,9 @@ spool_update(struct spool *s, const struct envelope *e)
 	spool_name(tmp, e->qid, ".tmp");
 	spool_name(stname, e->qid, ".st");
 	/* A stale QID.tmp is left by a crash during an earlier update. */
-	if (unlinkat(s->queue_fd, tmp, 0) < 0 && errno != ENOENT)
+	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
 		goto fail;
-	fd = openat(s->queue_fd, tmp,
+	fd = openat(dfd, tmp,
 	    O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto fail;
@@ -519,13 +556,13 @@ spool_update(struct spool *s, const struct envelope *e)
 	}
 	if (close(fd) < 0)
 		goto fail_unlink;
-	if (renameat(s->queue_fd, tmp, s->queue_fd, stname) < 0)
+	if (renameat(dfd, tmp, dfd, stname) < 0)
 		goto fail_unlink;
 	buf_clear(&rec);
-	return fsio_fsync(s->queue_fd);
+	return fsio_fsync(dfd);
 fail_unlink:
 	saved = errno;
-	(void)unlinkat(s->queue_fd, tmp, 0);
+	(void)unlinkat(dfd, tmp, 0);
 	errno = saved;
 fail:
 	saved = errno;
@@ -539,23 +576,19 @@ fail:
  * which recovery deletes. The other order would leave QID with its
  * original envelope and send the message again to recipients already done.
  */
-int
-spool_remove(struct spool *s, const char *qid, bool has_state)
+static int
+spool_remove_at(int dfd, const char *qid, bool has_state)
 {
 	char stname[SPOOL_NAME_MAX];
 	int r = 0, saved = 0;
 
-	if (!spool_qid_valid(qid)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (unlinkat(s->queue_fd, qid, 0) < 0) {
+	if (unlinkat(dfd, qid, 0) < 0) {
 		saved = errno;
 		r = -1;
 	}
 	spool_name(stname, qid, ".st");
-	if (has_state && unlinkat(s->queue_fd, stname, 0) < 0 &&
-	    errno != ENOENT && r == 0) {
+	if (has_state && unlinkat(dfd, stname, 0) < 0 && errno != ENOENT &&
+	    r == 0) {
 		saved = errno;
 		r = -1;
 	}
@@ -563,18 +596,100 @@ spool_remove(struct spool *s, const char *qid, bool has_state)
 	return r;
 }
 
+int
+spool_remove(struct spool *s, const char *qid, bool has_state)
+{
+	int dfd;
+
+	if (!spool_qid_valid(qid)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((dfd = spool_locate(s, qid)) < 0)
+		return -1;
+	return spool_remove_at(dfd, qid, has_state);
+}
+
+int
+spool_delete(struct spool *s, const char *qid)
+{
+	int dfd;
+
+	if (!spool_qid_valid(qid)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((dfd = spool_locate(s, qid)) < 0)
+		return -1;
+	if (spool_remove_at(dfd, qid, true) < 0) {
+		/* Only a failed unlink of QID itself leaves it in place. */
+		if (spool_locate(s, qid) >= 0)
+			return -1;
+		return -2;
+	}
+	return fsio_fsync(dfd) < 0 ? -2 : 0;
+}
+
+/*
+ * Moves the message QID from directory from to directory to: QID first
+ * (it decides where the message is), then QID.st, then syncs both
+ * directories. On failure every rename done is undone, best effort.
+ */
+static int
+spool_move_msg(const char *qid, int from, int to)
+{
+	char stname[SPOOL_NAME_MAX];
+	bool moved_st = false;
+	int saved;
+
+	if (!spool_qid_valid(qid)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (spool_rename_noreplace(from, qid, to, qid) < 0)
+		return -1;
+	spool_name(stname, qid, ".st");
+	if (spool_rename_noreplace(from, stname, to, stname) == 0)
+		moved_st = true;
+	else if (errno != ENOENT)
+		goto undo;
+	if (fsio_fsync(to) < 0 || fsio_fsync(from) < 0)
+		goto undo;
+	return 0;
+undo:
+	saved = errno;
+	if (moved_st)
+		(void)spool_rename_noreplace(to, stname, from, stname);
+	(void)spool_rename_noreplace(to, qid, from, qid);
+	(void)fsio_fsync(from);
+	(void)fsio_fsync(to);
+	errno = saved;
+	return -1;
+}
+
+int
+spool_hold(struct spool *s, const char *qid)
+{
+	return spool_move_msg(qid, s->queue_fd, s->hold_fd);
+}
+
+int
+spool_release(struct spool *s, const char *qid)
+{
+	return spool_move_msg(qid, s->hold_fd, s->queue_fd);
+}
+
 /*
  * Moves queue/name to corrupt/name, or corrupt/name.N if that is taken, so
  * that an earlier damaged file is never overwritten. 0 or -1/errno.
  */
 static int
-spool_move_corrupt(struct spool *s, const char *name)
+spool_move_corrupt(struct spool *s, int dfd, const char *name)
 {
 	char to[NAME_MAX + 1];
 	int i, n;
 
-	if (renameat2(
-		s->queue_fd, name, s->corrupt_fd, name, RENAME_NOREPLACE) == 0)
+	if (renameat2(dfd, name, s->corrupt_fd, name, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno != EEXIST)
 		return -1;
@@ -584,8 +699,8 @@ spool_move_corrupt(struct spool *s, const char *name)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		if (renameat2(s->queue_fd, name, s->corrupt_fd, to,
-			RENAME_NOREPLACE) == 0)
+		if (renameat2(dfd, name, s->corrupt_fd, to, RENAME_NOREPLACE) ==
+		    0)
 			return 0;
 		if (errno != EEXIST)
 			return -1;
@@ -597,14 +712,17 @@ void
 spool_quarantine(struct spool *s, const char *qid)
 {
 	char stname[SPOOL_NAME_MAX];
+	int dfd;
 
 	if (!spool_qid_valid(qid))
 		return;
+	if ((dfd = spool_locate(s, qid)) < 0)
+		dfd = s->queue_fd;
 	spool_name(stname, qid, ".st");
-	(void)spool_move_corrupt(s, qid);
-	(void)spool_move_corrupt(s, stname);
+	(void)spool_move_corrupt(s, dfd, qid);
+	(void)spool_move_corrupt(s, dfd, stname);
 	(void)fsio_fsync(s->corrupt_fd);
-	(void)fsio_fsync(s->queue_fd);
+	(void)fsio_fsync(dfd);
 }
 
 /* Opens a fresh directory stream on dfd (its own file offset). */
@@ -660,42 +778,62 @@ spool_recover_incoming(struct spool *s)
 	return 0;
 }
 
-int
-spool_recover(
-    struct spool *s, void (*cb)(const char *qid, void *arg), void *arg)
+/*
+ * Walks one message directory (queue/ or hold/; other is the other one):
+ * calls cb for each QID, deletes stray QID.tmp files, moves a QID.st whose
+ * QID is in the other directory over there (a crash between the renames
+ * of spool_hold or spool_release), deletes any other orphan QID.st (a
+ * crash inside spool_remove) and moves names we never write to corrupt/.
+ * With skip_dups, a QID also present in other is not reported (it cannot
+ * happen with atomic renames; the copy in other wins). Returns the number
+ * of QIDs reported, or -1/errno.
+ */
+static int
+spool_recover_dir(struct spool *s, int dfd, int other, bool skip_dups,
+    void (*cb)(const char *qid, void *arg), void *arg)
 {
 	struct dirent *de;
 	struct stat st;
 	DIR *d;
 	int count = 0, saved;
 
-	if (spool_recover_incoming(s) < 0)
-		return -1;
-	if ((d = spool_opendir(s->queue_fd)) == NULL)
+	if ((d = spool_opendir(dfd)) == NULL)
 		return -1;
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		const char *name = de->d_name;
+		char qid[SPOOL_QID_LEN + 1];
+
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			continue;
 		if (spool_qid_valid(name)) {
+			if (skip_dups &&
+			    fstatat(other, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				continue;
 			count++;
 			if (cb != NULL)
 				cb(name, arg);
 		} else if (spool_name_is(name, ".tmp")) {
 			/* An update that never reached its rename. */
-			(void)unlinkat(s->queue_fd, name, 0);
+			(void)unlinkat(dfd, name, 0);
 		} else if (spool_name_is(name, ".st")) {
-			char qid[SPOOL_QID_LEN + 1];
 			memcpy(qid, name, SPOOL_QID_LEN);
 			qid[SPOOL_QID_LEN] = '\0';
+			if (fstatat(dfd, qid, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+			    errno != ENOENT)
+				continue;
+			/* Separated from its QID by a crash: reunite. */
+			if (fstatat(other, qid, &st, AT_SYMLINK_NOFOLLOW) ==
+				0 &&
+			    spool_rename_noreplace(dfd, name, other, name) ==
+				0) {
+				(void)fsio_fsync(other);
+				continue;
+			}
 			/* Orphan: spool_remove stopped between unlinks. */
-			if (fstatat(s->queue_fd, qid, &st,
-				AT_SYMLINK_NOFOLLOW) < 0 &&
-			    errno == ENOENT)
-				(void)unlinkat(s->queue_fd, name, 0);
+			(void)unlinkat(dfd, name, 0);
 		} else {
 			/* Not ours: keep it for a person, out of the way. */
-			(void)spool_move_corrupt(s, name);
+			(void)spool_move_corrupt(s, dfd, name);
 		}
 	}
 	saved = errno;
@@ -705,4 +843,23 @@ spool_recover(
 		return -1;
 	}
 	return count;
+}
+
+int
+spool_recover(
+    struct spool *s, void (*cb)(const char *qid, void *arg), void *arg)
+{
+	if (spool_recover_incoming(s) < 0)
+		return -1;
+	/* hold/ first, so a QID.st it returns to queue/ is there for cb. */
+	if (spool_recover_dir(s, s->hold_fd, s->queue_fd, true, NULL, NULL) < 0)
+		return -1;
+	return spool_recover_dir(s, s->queue_fd, s->hold_fd, false, cb, arg);
+}
+
+int
+spool_recover_held(
+    struct spool *s, void (*cb)(const char *qid, void *arg), void *arg)
+{
+	return spool_recover_dir(s, s->hold_fd, s->queue_fd, true, cb, arg);
 }

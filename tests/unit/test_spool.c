@@ -1,8 +1,9 @@
 /*
  * test_spool: the on-disk queue (src/spool/spool.c), in a fresh mkdtemp
  * directory per test: the life of a message (create, write, commit, load,
- * open content, update, load, remove), recovery after a crash, and the
- * damaged files that spool_load must call corrupt (-2) and quarantine.
+ * open content, update, load, remove), hold and release, recovery after a
+ * crash, and the damaged files that spool_load must call corrupt (-2) and
+ * quarantine.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -178,6 +179,7 @@ test_open_makes_dirs(void **state)
 	assert_true(t_exists(c, "incoming", "."));
 	assert_true(t_exists(c, "queue", "."));
 	assert_true(t_exists(c, "corrupt", "."));
+	assert_true(t_exists(c, "hold", "."));
 	assert_string_equal(c->s.path, c->path);
 	/* Opening an existing spool works too. */
 	assert_int_equal(spool_open(&again, c->path), 0);
@@ -408,6 +410,126 @@ test_recover(void **state)
 	assert_int_equal(spool_recover(&c->s, NULL, NULL), 2);
 }
 
+/* Hold moves QID and QID.st to hold/; everything still finds it there. */
+static void
+test_hold_release(void **state)
+{
+	struct t_ctx *c = *state;
+	char qid[SPOOL_QID_LEN + 1], st[64];
+	struct envelope e, got;
+	uint64_t clen;
+	int fd;
+
+	t_commit_one(c, qid);
+	t_envelope(&e, qid);
+	e.rcpts[0].state = ENV_RCPT_DELIVERED;
+	assert_int_equal(spool_update(&c->s, &e), 0);
+	snprintf(st, sizeof(st), "%s.st", qid);
+
+	assert_int_equal(spool_hold(&c->s, qid), 0);
+	assert_false(t_exists(c, "queue", qid));
+	assert_false(t_exists(c, "queue", st));
+	assert_true(t_exists(c, "hold", qid));
+	assert_true(t_exists(c, "hold", st));
+	/* Held: no delivery, but inspection, state and loading work. */
+	assert_int_equal(spool_open_content(&c->s, qid, &fd), -1);
+	assert_int_equal(spool_open_message(&c->s, qid, &fd), 0);
+	close(fd);
+	assert_int_equal(spool_load(&c->s, qid, &got, &clen), 0);
+	assert_int_equal(got.rcpts[0].state, ENV_RCPT_DELIVERED);
+	assert_int_equal(clen, strlen(T_CONTENT));
+	envelope_clear(&got);
+	e.rcpts[1].attempts = 7;
+	assert_int_equal(spool_update(&c->s, &e), 0);
+	assert_true(t_exists(c, "hold", st));
+	assert_false(t_exists(c, "queue", st));
+	/* Twice is an error that changes nothing. */
+	assert_int_equal(spool_hold(&c->s, qid), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_true(t_exists(c, "hold", qid));
+
+	assert_int_equal(spool_release(&c->s, qid), 0);
+	assert_true(t_exists(c, "queue", qid));
+	assert_true(t_exists(c, "queue", st));
+	assert_false(t_exists(c, "hold", qid));
+	assert_int_equal(spool_load(&c->s, qid, &got, &clen), 0);
+	assert_int_equal(got.rcpts[1].attempts, 7);
+	envelope_clear(&got);
+	assert_int_equal(spool_release(&c->s, qid), -1);
+
+	/* Delete works in both places. */
+	assert_int_equal(spool_hold(&c->s, qid), 0);
+	assert_int_equal(spool_delete(&c->s, qid), 0);
+	assert_int_equal(t_count(c, "hold"), 0);
+	assert_int_equal(t_count(c, "queue"), 0);
+	assert_int_equal(spool_delete(&c->s, qid), -1);
+	assert_int_equal(errno, ENOENT);
+	envelope_clear(&e);
+}
+
+/* A crash between the two renames of hold or release is repaired. */
+static void
+test_recover_hold(void **state)
+{
+	struct t_ctx *c = *state;
+	char a[SPOOL_QID_LEN + 1], b[SPOOL_QID_LEN + 1], h[SPOOL_QID_LEN + 1];
+	char sa[64], sb[64], p1[512], p2[512];
+	struct t_seen seen, held;
+	struct envelope e, got;
+	uint64_t clen;
+
+	t_commit_one(c, a);
+	t_commit_one(c, b);
+	t_commit_one(c, h);
+	t_envelope(&e, a);
+	e.rcpts[0].state = ENV_RCPT_DELIVERED;
+	assert_int_equal(spool_update(&c->s, &e), 0);
+	envelope_clear(&e);
+	t_envelope(&e, b);
+	e.rcpts[0].state = ENV_RCPT_FAILED;
+	assert_int_equal(spool_update(&c->s, &e), 0);
+	envelope_clear(&e);
+	assert_int_equal(spool_hold(&c->s, h), 0);
+	snprintf(sa, sizeof(sa), "%s.st", a);
+	snprintf(sb, sizeof(sb), "%s.st", b);
+	/* a: a hold that moved QID but not yet QID.st. */
+	snprintf(p1, sizeof(p1), "%s/queue/%s", c->path, a);
+	snprintf(p2, sizeof(p2), "%s/hold/%s", c->path, a);
+	assert_int_equal(rename(p1, p2), 0);
+	/* b: a release that moved QID but not yet QID.st. */
+	assert_int_equal(spool_hold(&c->s, b), 0);
+	snprintf(p1, sizeof(p1), "%s/hold/%s", c->path, b);
+	snprintf(p2, sizeof(p2), "%s/queue/%s", c->path, b);
+	assert_int_equal(rename(p1, p2), 0);
+	assert_true(t_exists(c, "hold", sb));
+	/* Junk in hold/ and an orphan state file. */
+	t_write_file(c, "hold", "notes.txt", "x", 1);
+	t_write_file(c, "hold", "00000000000000CC.st", "x", 1);
+	t_write_file(c, "hold", "00000000000000CC.tmp", "x", 1);
+
+	memset(&seen, 0, sizeof(seen));
+	memset(&held, 0, sizeof(held));
+	assert_int_equal(spool_recover(&c->s, t_recover_cb, &seen), 1);
+	assert_true(t_seen_has(&seen, b));
+	assert_int_equal(spool_recover_held(&c->s, t_recover_cb, &held), 2);
+	assert_true(t_seen_has(&held, a));
+	assert_true(t_seen_has(&held, h));
+	assert_true(t_exists(c, "hold", sa));
+	assert_false(t_exists(c, "queue", sa));
+	assert_true(t_exists(c, "queue", sb));
+	assert_false(t_exists(c, "hold", sb));
+	assert_false(t_exists(c, "hold", "00000000000000CC.st"));
+	assert_false(t_exists(c, "hold", "00000000000000CC.tmp"));
+	assert_true(t_exists(c, "corrupt", "notes.txt"));
+	/* The state went with the message. */
+	assert_int_equal(spool_load(&c->s, a, &got, &clen), 0);
+	assert_int_equal(got.rcpts[0].state, ENV_RCPT_DELIVERED);
+	envelope_clear(&got);
+	assert_int_equal(spool_load(&c->s, b, &got, &clen), 0);
+	assert_int_equal(got.rcpts[0].state, ENV_RCPT_FAILED);
+	envelope_clear(&got);
+}
+
 static void
 test_corrupt_trailer(void **state)
 {
@@ -546,6 +668,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_commit_refuses_mismatch, t_setup, t_teardown),
 	    cmocka_unit_test_setup_teardown(test_recover, t_setup, t_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_hold_release, t_setup, t_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_recover_hold, t_setup, t_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_corrupt_trailer, t_setup, t_teardown),
 	    cmocka_unit_test_setup_teardown(

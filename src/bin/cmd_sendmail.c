@@ -66,10 +66,6 @@
  */
 #include "bin/cmd_sendmail.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -80,13 +76,13 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "bin/bundle.h"
 #include "conf/conf.h"
 #include "lib/xalloc.h"
 #include "proto/smtp_path.h"
 
 #define SENDMAIL_SYSTEM_CONF "/etc/petrel/petrel.conf"
 #define SENDMAIL_SOCKET      "submit.sock"
-#define SENDMAIL_CONF_MAX    (16u * 1024 * 1024)
 
 /* Options that take a value (sendmail's and Postfix's letters). */
 #define SENDMAIL_OPTS_VALUE "ABCFLNORVXbefhopr"
@@ -276,41 +272,17 @@ sendmail_parse_args(struct sendmail *sm, int argc, char **argv)
  * Configuration: the text only.
  */
 
-static void
-sendmail_read_file(const char *path, struct buf *b)
-{
-	char chunk[SENDMAIL_CHUNK];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		sendmail_die(EX_CONFIG, "cannot read the configuration %s: %s",
-		    path, strerror(errno));
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			sendmail_die(EX_CONFIG, "cannot read %s: %s", path,
-			    strerror(errno));
-		if (buf_append(b, chunk, (size_t)n) != 0)
-			sendmail_die(EX_CONFIG, "%s: file too large", path);
-	}
-	close(fd);
-}
-
 /*
  * Finds the configuration as `petrel serve` would (see the file comment)
- * and keeps what sendmail needs from it.
+ * and keeps what sendmail needs from it. bundle_load_conf() reads the
+ * configuration file only, none of the files it names.
  */
 static void
 sendmail_load_conf(struct sendmail *sm)
 {
 	const char *path = sm->config;
-	char base[PATH_MAX], err[1024];
-	const char *name, *text;
-	struct buf file;
+	char err[2048];
 	struct conf c;
-	size_t len;
 	int n;
 
 	if (path == NULL) {
@@ -321,31 +293,8 @@ sendmail_load_conf(struct sendmail *sm)
 		else if (access(SENDMAIL_SYSTEM_CONF, F_OK) == 0)
 			path = SENDMAIL_SYSTEM_CONF;
 	}
-	buf_init(&file, SENDMAIL_CONF_MAX);
-	if (path != NULL) {
-		char resolved[PATH_MAX];
-
-		sendmail_read_file(path, &file);
-		if (realpath(path, resolved) == NULL)
-			sendmail_die(
-			    EX_CONFIG, "%s: %s", path, strerror(errno));
-		if (snprintf(base, sizeof(base), "%s", dirname(resolved)) >=
-		    (int)sizeof(base))
-			sendmail_die(EX_CONFIG, "%s: path too long", path);
-		name = path;
-		text = buf_str(&file);
-		len = file.len;
-	} else {
-		if (getcwd(base, sizeof(base)) == NULL)
-			sendmail_die(EX_CONFIG, "getcwd: %s", strerror(errno));
-		name = "(embedded default)";
-		text = conf_default_text();
-		len = strlen(text);
-	}
-	if (conf_parse(name, text, len, base, &c, err, sizeof(err)) != 0)
+	if (bundle_load_conf(path, &c, err, sizeof(err)) != 0)
 		sendmail_die(EX_CONFIG, "%s", err);
-	buf_clear(&file);
-
 	n = snprintf(sm->sock_path, sizeof(sm->sock_path), "%s/%s", c.state_dir,
 	    SENDMAIL_SOCKET);
 	if (n < 0 || (size_t)n >= sizeof(sm->sock_path))
@@ -522,7 +471,6 @@ sendmail_set_sender(struct sendmail *sm)
 	struct passwd *pw;
 	const char *why;
 
-	errno = 0;
 	pw = getpwuid(getuid());
 	if (pw != NULL && pw->pw_gecos != NULL && pw->pw_gecos[0] != '\0')
 		sm->gecos_name =

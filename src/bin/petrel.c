@@ -3,8 +3,9 @@
  * `petrel check-config` validates a configuration, `petrel version` says
  * which build this is, `petrel user` edits the accounts file (cmd_user.c),
  * `petrel queue ...` and `petrel reload` ask the running server
- * (cmd_queue.c). `petrel __child` is how the parent starts its
- * unprivileged processes (not for people).
+ * (cmd_queue.c), `petrel sendmail` submits a message on this host (also
+ * run as "sendmail" through a symlink; cmd_sendmail.c). `petrel __child`
+ * is how the parent starts its unprivileged processes (not for people).
  */
 #include <grp.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <event2/event.h>
 
 #include "bin/cmd_queue.h"
+#include "bin/cmd_sendmail.h"
 #include "bin/cmd_user.h"
 #include "bin/proc.h"
 #include "lib/log.h"
@@ -36,6 +38,8 @@ usage(void)
 	    "       petrel user passwd|del [--config FILE] ADDRESS\n"
 	    "       petrel user list [--config FILE]\n"
 	    "       petrel version\n"
+	    "       petrel sendmail [-t] [-i] [-f sender] [-F name] [-bs] "
+	    "[recipient ...]\n"
 	    "Without --config, the embedded default is used: it keeps its\n"
 	    "state in ./petrel-data and listens on 127.0.0.1:2525 (mx),\n"
 	    "2587 (submission) and 2465 (submissions).\n");
@@ -161,12 +165,19 @@ child_main(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	const char *config = NULL;
+	const char *config = NULL, *base;
 	bool dump = false;
 	int i;
 
+	/* Installed as /usr/sbin/sendmail (a symlink to petrel). */
+	base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	base = base != NULL ? base + 1 : argc > 0 ? argv[0] : "";
+	if (strcmp(base, "sendmail") == 0)
+		return sendmail_main(argc, argv);
 	if (argc < 2)
 		usage();
+	if (strcmp(argv[1], "sendmail") == 0)
+		return sendmail_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "__child") == 0)
 		return child_main(argc, argv);
 	if (strcmp(argv[1], "version") == 0 ||

@@ -1,6 +1,7 @@
 /* authd: the auth process's logic (see authd.h). */
 #include "auth/authd.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <event2/event.h>
+
 #include "lib/log.h"
 #include "lib/workq.h"
 #include "lib/xalloc.h"
@@ -20,6 +23,17 @@
 #define AUTHD_MAX_ENTRIES 100000	/* per table: bounded memory */
 #define AUTHD_THREADS 2
 #define AUTHD_FAKE_ITER 4096
+/*
+ * Password checks queued or running at once; more get "try later", so a
+ * flood of AUTH commands cannot make real logins wait for minutes.
+ */
+#define AUTHD_MAX_INFLIGHT 64
+/*
+ * A failed password check is answered no sooner than this after the
+ * question: a cheap hash (or a disabled account) must not answer faster
+ * than a missing account's dummy check and so tell which accounts exist.
+ */
+#define AUTHD_FAIL_FLOOR_MS 250
 
 /* Failures of one client address or one account in the window. */
 struct authd_fail {
@@ -48,6 +62,7 @@ struct authd {
 	struct authd_accts *accts;
 	struct workq *wq;
 	struct authd_failtab by_ip, by_user;
+	unsigned inflight;		/* password checks not answered yet */
 	uint8_t secret[32];		/* for the salts of unknown users */
 };
 
@@ -62,6 +77,8 @@ struct authd_job {
 	char *password;
 	size_t pwlen;
 	int result;			/* auth_password_verify() */
+	struct timespec start;
+	struct event *pad;		/* holds back a failure's answer */
 };
 
 static void
@@ -141,6 +158,42 @@ authd_fail_count(struct authd *d, struct authd_failtab *t, const char *key)
 	return f != NULL ? f->count : 0;
 }
 
+/*
+ * Makes room in a full table: drops every expired entry, then, if it is
+ * still full, the first entry of key's bucket (an arbitrary one). Failing
+ * open instead would let anyone who fills the table guess freely.
+ */
+static void
+authd_fail_evict(struct authd *d, struct authd_failtab *t, const char *key)
+{
+	time_t now = time(NULL);
+	unsigned i;
+
+	for (i = 0; i < AUTHD_BUCKETS; i++) {
+		struct authd_fail **pp = &t->bucket[i], *f;
+
+		while ((f = *pp) != NULL) {
+			if (now - f->first >= (time_t)d->conf->auth_fail_window) {
+				*pp = f->next;
+				free(f);
+				t->n--;
+			} else {
+				pp = &f->next;
+			}
+		}
+	}
+	for (i = authd_hash(key); t->n >= AUTHD_MAX_ENTRIES;
+	    i = (i + 1) % AUTHD_BUCKETS) {
+		struct authd_fail *f = t->bucket[i];
+
+		if (f != NULL) {
+			t->bucket[i] = f->next;
+			free(f);
+			t->n--;
+		}
+	}
+}
+
 /* Counts a failure; returns the new count. */
 static unsigned
 authd_fail_add(struct authd *d, struct authd_failtab *t, const char *key)
@@ -151,7 +204,7 @@ authd_fail_add(struct authd *d, struct authd_failtab *t, const char *key)
 	if (f != NULL)
 		return ++f->count;
 	if (t->n >= AUTHD_MAX_ENTRIES)
-		return 1;	/* full of live entries: count no more */
+		authd_fail_evict(d, t, key);
 	n = strlen(key) + 1;
 	f = xmalloc(sizeof(*f) + n);
 	memcpy(f->key, key, n);
@@ -170,6 +223,16 @@ authd_fail_clear(struct authd *d, struct authd_failtab *t, const char *key)
 
 	if (f != NULL)
 		f->count = 0;
+}
+
+/* Takes back one failure counted in advance. */
+static void
+authd_fail_refund(struct authd *d, struct authd_failtab *t, const char *key)
+{
+	struct authd_fail *f = authd_fail_find(d, t, key);
+
+	if (f != NULL && f->count > 0)
+		f->count--;
 }
 
 /* Is the client or the account over its limit? Logs when it is. */
@@ -289,34 +352,83 @@ authd_job_work(void *arg)
 }
 
 static void
-authd_job_done(void *arg)
+authd_job_free(struct authd_job *j)
 {
-	struct authd_job *j = arg;
-	struct authd *d = j->d;
-
-	if (j->result == 1) {
-		authd_fail_clear(d, &d->by_user, j->user);
-		authd_reply_ok(d, j->tag, j->id, j->acct, NULL);
-	} else {
-		if (j->result < 0)
-			log_warn("auth user=%s: password check error "
-			    "(unsupported hash?)", j->user);
-		authd_failed(d, j->client, j->user);
-		authd_reply(d, j->tag, j->id, SMTPD_AUTH_FAILED);
-	}
+	j->d->inflight--;
+	if (j->pad != NULL)
+		event_free(j->pad);
 	OPENSSL_cleanse(j->password, j->pwlen);
 	free(j->password);
 	authd_accts_unref(j->accts);
 	free(j);
 }
 
+/* The held-back answer of a failed check. */
+static void
+authd_job_pad_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct authd_job *j = arg;
+
+	(void)fd;
+	(void)what;
+	authd_reply(j->d, j->tag, j->id, SMTPD_AUTH_FAILED);
+	authd_job_free(j);
+}
+
+static void
+authd_job_done(void *arg)
+{
+	struct authd_job *j = arg;
+	struct authd *d = j->d;
+	struct timespec now;
+	long ms;
+
+	if (j->result == 1) {
+		/* The failure counted in advance was not one. */
+		authd_fail_refund(d, &d->by_ip, j->client);
+		authd_fail_clear(d, &d->by_user, j->user);
+		authd_reply_ok(d, j->tag, j->id, j->acct, NULL);
+		authd_job_free(j);
+		return;
+	}
+	if (j->result < 0)
+		log_warn("auth user=%s: password check error (unsupported "
+		    "hash?)", j->user);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - j->start.tv_sec) * 1000 +
+	    (now.tv_nsec - j->start.tv_nsec) / 1000000;
+	if (ms < AUTHD_FAIL_FLOOR_MS) {
+		struct timeval tv = { 0, (AUTHD_FAIL_FLOOR_MS - ms) * 1000 };
+
+		j->pad = evtimer_new(d->base, authd_job_pad_cb, j);
+		evtimer_add(j->pad, &tv);
+		return;
+	}
+	authd_reply(d, j->tag, j->id, SMTPD_AUTH_FAILED);
+	authd_job_free(j);
+}
+
 static void
 authd_password(struct authd *d, uint64_t tag,
-    const struct smtpd_auth_req *req,
-    const char *user)
+    const struct smtpd_auth_req *req, const char *client, const char *user)
 {
-	struct authd_job *j = xcalloc(1, sizeof(*j));
+	struct authd_job *j;
 
+	if (d->inflight >= AUTHD_MAX_INFLIGHT) {
+		log_warn("auth: %u password checks waiting; answering "
+		    "\"try later\"", d->inflight);
+		authd_reply(d, tag, req->id, SMTPD_AUTH_TEMPFAIL);
+		return;
+	}
+	/*
+	 * Counted as a failure now, taken back if the password is right:
+	 * checks that are still running must count, or one client could
+	 * have as many guesses in flight as it has connections.
+	 */
+	authd_failed(d, client, user);
+	j = xcalloc(1, sizeof(*j));
+	d->inflight++;
+	clock_gettime(CLOCK_MONOTONIC, &j->start);
 	j->d = d;
 	j->accts = d->accts;
 	j->accts->refs++;
@@ -324,7 +436,7 @@ authd_password(struct authd *d, uint64_t tag,
 	j->tag = tag;
 	j->id = req->id;
 	snprintf(j->user, sizeof(j->user), "%s", user);
-	snprintf(j->client, sizeof(j->client), "%s", req->client_addr);
+	snprintf(j->client, sizeof(j->client), "%s", client);
 	j->pwlen = strlen(req->password);
 	j->password = xmalloc(j->pwlen + 1);
 	memcpy(j->password, req->password, j->pwlen + 1);
@@ -363,8 +475,7 @@ authd_scram_start(struct authd *d, uint64_t tag,
 
 static void
 authd_scram_proof(struct authd *d, uint64_t tag,
-    const struct smtpd_auth_req *req,
-    const char *user)
+    const struct smtpd_auth_req *req, const char *client, const char *user)
 {
 	const struct auth_account *acct = auth_accounts_find(d->accts->a,
 	    user);
@@ -374,7 +485,7 @@ authd_scram_proof(struct authd *d, uint64_t tag,
 
 	if (acct == NULL || !acct->has_scram || !auth_account_can_login(acct) ||
 	    !auth_scram_proof_ok(acct->scram.stored_key, msg, n, req->proof)) {
-		authd_failed(d, req->client_addr, user);
+		authd_failed(d, client, user);
 		authd_reply(d, tag, req->id, SMTPD_AUTH_FAILED);
 		return;
 	}
@@ -383,15 +494,36 @@ authd_scram_proof(struct authd *d, uint64_t tag,
 	authd_reply_ok(d, tag, req->id, acct, sig);
 }
 
+/*
+ * The key failures of a client address are counted under: the address,
+ * or for IPv6 its /64, since one end site usually has a whole /64.
+ */
+static void
+authd_client_key(const char *addr, char *out, size_t outsz)
+{
+	struct in6_addr a6;
+	char s[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET6, addr, &a6) == 1) {
+		memset(&a6.s6_addr[8], 0, 8);
+		if (inet_ntop(AF_INET6, &a6, s, sizeof(s)) != NULL) {
+			snprintf(out, outsz, "%s/64", s);
+			return;
+		}
+	}
+	snprintf(out, outsz, "%s", addr);
+}
+
 void
 authd_request(struct authd *d, uint64_t tag, const struct smtpd_auth_req *req)
 {
-	char user[320];
+	char user[320], client[64];
 
 	if (d->conf == NULL || d->accts == NULL) {
 		authd_reply(d, tag, req->id, SMTPD_AUTH_TEMPFAIL);
 		return;
 	}
+	authd_client_key(req->client_addr, client, sizeof(client));
 	if (authd_normalize(d->conf, req->user, user, sizeof(user)) != 0) {
 		/* Not even a possible name: a failure like any other. */
 		snprintf(user, sizeof(user), "%s", "-");
@@ -399,23 +531,23 @@ authd_request(struct authd *d, uint64_t tag, const struct smtpd_auth_req *req)
 			authd_scram_start(d, tag, req, user);
 			return;
 		}
-		authd_failed(d, req->client_addr, user);
+		authd_failed(d, client, user);
 		authd_reply(d, tag, req->id, SMTPD_AUTH_FAILED);
 		return;
 	}
-	if (authd_locked(d, req->client_addr, user)) {
+	if (authd_locked(d, client, user)) {
 		authd_reply(d, tag, req->id, SMTPD_AUTH_LOCKED);
 		return;
 	}
 	switch (req->kind) {
 	case SMTPD_AUTH_PASSWORD:
-		authd_password(d, tag, req, user);
+		authd_password(d, tag, req, client, user);
 		break;
 	case SMTPD_AUTH_SCRAM_START:
 		authd_scram_start(d, tag, req, user);
 		break;
 	case SMTPD_AUTH_SCRAM_PROOF:
-		authd_scram_proof(d, tag, req, user);
+		authd_scram_proof(d, tag, req, client, user);
 		break;
 	}
 }

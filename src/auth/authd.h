@@ -7,12 +7,22 @@
  * worker threads (yescrypt and argon2 take tens of milliseconds on
  * purpose), so the loop keeps answering.
  *
- * Brute force: failures are counted per client address and per account in
- * a sliding window (auth-fail-window); past auth-fail-limit-ip or
- * auth-fail-limit-user an attempt is answered "locked" without being
- * checked, so guessing stops paying. Unknown users cost the same time as
- * known ones, and get a SCRAM salt derived from a per-process secret, so
- * answers do not tell which accounts exist.
+ * Brute force: failures are counted per client address (IPv6: per /64)
+ * and per account, in a window of auth-fail-window from the first one;
+ * past auth-fail-limit-ip or auth-fail-limit-user an attempt is answered
+ * "locked" without being checked, so guessing stops paying. A password
+ * check counts as a failure from the moment it is asked (taken back when
+ * it succeeds), so parallel connections gain nothing; at most
+ * AUTHD_MAX_INFLIGHT checks wait at once, more are told to try later; the
+ * counting tables are bounded and evict rather than stop counting.
+ *
+ * Accounts should not show through answers: a missing account costs a
+ * dummy yescrypt, every failed check is answered no sooner than
+ * AUTHD_FAIL_FLOOR_MS after the question (cheap hashes and disabled
+ * accounts would otherwise answer faster), and SCRAM gives a missing
+ * account a salt derived from a per-process secret. Known limit: that
+ * salt changes when the auth process restarts, and a hash costlier than
+ * the floor still answers later.
  */
 #ifndef PETREL_AUTH_AUTHD_H
 #define PETREL_AUTH_AUTHD_H

@@ -355,6 +355,12 @@ cmd_user_get_password(
 		    "login)");
 		rc = -1;
 	}
+	/* SASL PLAIN carries at most 255 octets (RFC 4616 2). */
+	if (rc == 0 && *len_out > 255) {
+		cmd_user_err(err, errsz, "the password is longer than 255 "
+		    "bytes, the most SMTP AUTH PLAIN can carry");
+		rc = -1;
+	}
 	if (rc == 0 && memchr(pw, '\0', *len_out) != NULL) {
 		cmd_user_err(err, errsz, "the password contains a NUL byte");
 		rc = -1;

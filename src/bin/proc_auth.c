@@ -45,7 +45,9 @@ auth_answer(void *arg, uint64_t tag, uint64_t id,
 	ipc_put_u32(&b, (uint32_t)a->status);
 	ipc_put_str(&b, a->user);
 	ipc_put_str(&b, a->senders);
-	if (a->salt != NULL && a->saltlen <= 64)
+	if (a->salt != NULL && a->saltlen > 64)
+		fatalx("auth: salt of %zu bytes", a->saltlen);
+	if (a->salt != NULL)
 		base64_encode(a->salt, a->saltlen, salt);
 	ipc_put_str(&b, a->salt != NULL ? salt : NULL);
 	ipc_put_u32(&b, a->iter);

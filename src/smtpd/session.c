@@ -179,6 +179,10 @@ smtpd_ext(const struct smtpd_session *s, bool rcpt)
 		return 0;
 	if (!rcpt || s->txn.params.smtputf8)
 		ext |= SMTP_EXT_SMTPUTF8;
+	/* RFC 4954 5: MAIL takes AUTH= where AUTH is offered. */
+	if (!rcpt && (s->role == CONF_ROLE_SUBMISSION ||
+	    s->role == CONF_ROLE_SUBMISSIONS))
+		ext |= SMTP_EXT_AUTH;
 	return ext;
 }
 

@@ -588,23 +588,26 @@ class Petrel:
 
     def lsan_chroot_noise(self, lines):
         """Lines explained by LeakSanitizer being unable to run in the
-        chrooted smtp child (it needs /proc/PID/task, and the chroot has
-        no /proc): the child then exits with status 1 at shutdown. Those
+        chrooted smtp and auth children (it needs /proc/PID/task, and the
+        chroot has no /proc): the child then exits with status 1 at
+        shutdown. Those
         lines are tolerated unless PETREL_TEST_STRICT_LSAN=1; see
         tests/integration/README.md."""
         if os.environ.get("PETREL_TEST_STRICT_LSAN") == "1":
             return set()
         text = "\n".join(lines)
-        smtp = set(re.findall(r"started smtp pid=(\d+)", text))
+        chrooted = dict((pid, name) for name, pid in re.findall(
+            r"started (smtp|auth) pid=(\d+)", text))
         noise = set()
-        for pid in smtp:
+        for pid, name in chrooted.items():
             if not re.search(r"==\d+==Can't open /proc/%s/task for reading"
                              % pid, text):
                 continue
             for i, ln in enumerate(lines):
                 if ("==%s==" % pid) in ln or \
                         ("Can't open /proc/%s/task" % pid) in ln or \
-                        ("smtp pid=%s exited with status 1" % pid) in ln:
+                        ("%s pid=%s exited with status 1" % (name, pid)) \
+                        in ln:
                     noise.add(i)
         return noise
 

@@ -260,3 +260,27 @@ def test_embedded_default(petrel_factory):
     new = os.path.join(srv.state, "petrel-data", "mail", "localhost", "demo",
                        "new")
     assert len(os.listdir(new)) == 1
+    # The demo account logs in with its documented password, on both
+    # submission ports, and a user added with the tool can log in at once.
+    import base64
+    import subprocess
+    for port, tls in ((2587, False), (2465, True)):
+        c = SMTPConn(port, tls=tls)
+        c.ehlo()
+        if not tls:
+            c.starttls()
+            c.ehlo()
+        r = c.cmd("AUTH PLAIN " + base64.b64encode(
+            b"\0demo@localhost\0demo").decode())
+        assert r.code == 235, r
+        c.quit() if tls else c.close()
+    p = subprocess.run([srv.bin, "user", "add", "alice@localhost"],
+                       input="wonderland\n", capture_output=True, text=True,
+                       cwd=srv.state, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    c = SMTPConn(2465, tls=True)
+    c.ehlo()
+    r = c.cmd("AUTH PLAIN " + base64.b64encode(
+        b"\0alice@localhost\0wonderland").decode())
+    assert r.code == 235, r
+    c.quit()

@@ -647,3 +647,28 @@ def test_user_added_can_log_in_at_once(srv):
     assert auth_plain(c, user="carol@example.test",
                       password="other").code == 535
     c.quit()
+
+
+@pytest.mark.petrel_conf("auth-fail-limit-ip 3")
+def test_parallel_guesses_count_before_they_finish(srv):
+    """Checks still running count: ten connections guessing at once get at
+    most three real checks (535); the rest are locked out (454)."""
+    conns = [tls_session(srv, "submissions") for _ in range(10)]
+    for c in conns:
+        c.send("AUTH PLAIN " + plain("alice@example.test", "bad") + "\r\n")
+    codes = sorted(c.read_reply().code for c in conns)
+    for c in conns:
+        c.close()
+    assert codes.count(535) <= 3 and codes.count(454) >= 7, codes
+
+
+def test_mail_auth_parameter(srv):
+    # RFC 4954 5: AUTH= is accepted where AUTH is offered.
+    c = tls_session(srv)
+    assert auth_plain(c).code == 235
+    r = c.cmd("MAIL FROM:<alice@example.test> AUTH=<>")
+    assert r.code == 250, r
+    c.cmd("RSET")
+    r = c.cmd("MAIL FROM:<alice@example.test> AUTH=alice@example.test")
+    assert r.code == 250, r
+    c.quit()

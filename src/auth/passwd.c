@@ -1,7 +1,7 @@
 /*
- * passwd: the accounts file parser (Dovecot passwd-file format), the
- * account table, password verification and hashing, and the line editor
- * `petrel user` writes the file with. See passwd.h for the format.
+ * passwd: the accounts file parser (Dovecot passwd-file format) and the
+ * account table. Password checks are in passwd_verify.c, the line editor
+ * of `petrel user` in passwd_edit.c. See passwd.h for the format.
  *
  * Grammar (one account a line; blank lines and '#' comments ignored,
  * blanks around the line trimmed, CRLF accepted, no control bytes but TAB):
@@ -21,9 +21,8 @@
  * check them again when verifying. Hashes and keys are wiped on free.
  */
 #include "auth/passwd.h"
+#include "auth/passwd_int.h"
 
-#include <argon2.h>
-#include <crypt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,17 +36,8 @@
 #include "lib/numparse.h"
 #include "lib/span.h"
 #include "lib/xalloc.h"
+#include "proto/localpart.h"
 
-#define AUTH_LOCAL_MAX  64  /* RFC 5321 4.5.3.1.1 */
-#define AUTH_DOMAIN_MAX 255 /* RFC 5321 4.5.3.1.2 */
-#define AUTH_NONE       ((size_t)-1)
-
-/*
- * A setting (not a hash) at libxcrypt's default yescrypt cost, for
- * auth_password_dummy(). Public by design: it only decides how much work
- * the dummy does.
- */
-#define AUTH_DUMMY_SETTING "$y$j9T$/WmIU4olIpawNcZy.i0Yx0"
 
 struct auth_accounts {
 	struct auth_account *acc;
@@ -56,28 +46,6 @@ struct auth_accounts {
 	size_t nslots; /* a power of two, or 0 */
 };
 
-/* Where errors go while the file is read. */
-struct auth_ctx {
-	const char *name;
-	unsigned line;
-	char *err;
-	size_t errsz;
-};
-
-/* One line of the file. */
-struct auth_line {
-	const char *raw; /* the line, without its end */
-	size_t raw_n;
-	size_t end_n;  /* bytes of the line end: 0, 1 or 2 */
-	const char *s; /* the content, trimmed */
-	size_t n;
-};
-
-/* The colon-separated fields of a line: address, password, ..., extra. */
-struct auth_fields {
-	struct span f[8];
-	size_t nf; /* 1..8 */
-};
 
 static int auth_error(struct auth_ctx *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -104,10 +72,7 @@ auth_error(struct auth_ctx *x, const char *fmt, ...)
 }
 
 /* Writes a message without a line into err. Returns -1. */
-static int auth_error_plain(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
+int
 auth_error_plain(char *err, size_t errsz, const char *fmt, ...)
 {
 	va_list ap;
@@ -140,14 +105,14 @@ auth_clip(const char *s, size_t n, char out[64])
 	return out;
 }
 
-static bool
+bool
 auth_is_blank(char ch)
 {
 	return ch == ' ' || ch == '\t';
 }
 
 /* Trims blanks at both ends of *sp. */
-static struct span
+struct span
 auth_trim(struct span sp)
 {
 	while (sp.n > 0 && auth_is_blank(sp.p[0])) {
@@ -187,7 +152,7 @@ auth_hash_key(const char *s)
  * the end. A CR before the LF (or at the very end) is not part of the
  * line; the caller checks what is left for control bytes.
  */
-static bool
+bool
 auth_next_line(const char *text, size_t len, size_t *pos, struct auth_line *l)
 {
 	const char *s, *nl;
@@ -213,7 +178,7 @@ auth_next_line(const char *text, size_t len, size_t *pos, struct auth_line *l)
  * Checks a line's length and bytes and trims it into l->s, l->n. 0, or
  * -1 with the error set.
  */
-static int
+int
 auth_line_check(struct auth_ctx *x, struct auth_line *l)
 {
 	struct span t;
@@ -235,14 +200,14 @@ auth_line_check(struct auth_ctx *x, struct auth_line *l)
 }
 
 /* True if the trimmed line is blank or a comment. */
-static bool
+bool
 auth_line_is_empty(const struct auth_line *l)
 {
 	return l->n == 0 || l->s[0] == '#';
 }
 
 /* Splits s[0..n) at its first seven colons. */
-static void
+void
 auth_fields_split(const char *s, size_t n, struct auth_fields *fs)
 {
 	size_t i;
@@ -260,60 +225,12 @@ auth_fields_split(const char *s, size_t n, struct auth_fields *fs)
 	fs->nf = i + 1;
 }
 
-/* True if s (n bytes) is an account local part (see the grammar). */
-static bool
-auth_local_is_valid(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > AUTH_LOCAL_MAX || s[0] == '.')
-		return false;
-	for (i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '.' && i > 0 && s[i - 1] == '.')
-			return false;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			(ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-			ch == '+' || ch == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* True if ch is RFC 5322 atext. */
-static bool
-auth_is_atext(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	       (ch >= '0' && ch <= '9') ||
-	       (ch != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", ch) != NULL);
-}
-
-/* True if s (n bytes) is a dot-atom local part of at most 64 bytes. */
-static bool
-auth_dot_atom_is_valid(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > AUTH_LOCAL_MAX || s[0] == '.' || s[n - 1] == '.')
-		return false;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			if (s[i - 1] == '.')
-				return false;
-		} else if (!auth_is_atext(s[i])) {
-			return false;
-		}
-	}
-	return true;
-}
-
 /*
  * Checks that s (n bytes) is local@domain, the local part an account name
  * (account) or any dot-atom (!account), and writes it lower-case into key
  * (AUTH_ADDRESS_MAX + 1 bytes). 0, or -1 with *why_out set.
  */
-static int
+int
 auth_address_norm(
     const char *s, size_t n, bool account, char *key, const char **why_out)
 {
@@ -327,8 +244,8 @@ auth_address_norm(
 		return -1;
 	}
 	ln = (size_t)(at - s);
-	if (account ? !auth_local_is_valid(s, ln)
-		    : !auth_dot_atom_is_valid(s, ln)) {
+	if (account ? !localpart_is_account(s, ln)
+		    : !localpart_is_dot_atom(s, ln)) {
 		*why_out = account ? "has an invalid user name (allowed: a-z "
 				     "0-9 . _ + -)"
 				   : "has an invalid local part";
@@ -825,7 +742,7 @@ auth_account_clear(struct auth_account *a)
  * The account key (lower-case address) of a trimmed line, from its first
  * field. 0, or -1 with *why_out set (and the address span in *addr).
  */
-static int
+int
 auth_line_key(const struct auth_fields *fs, char *key, struct span *addr,
     const char **why_out)
 {
@@ -1017,380 +934,4 @@ auth_scheme_name(enum auth_scheme s)
 		return "scram-sha-256";
 	}
 	return "?";
-}
-
-/*
- * crypt_rn of the password (copied to a NUL-terminated buffer) with
- * setting; the result, NUL-terminated, into a heap struct crypt_data the
- * caller wipes and frees. NULL when crypt refuses.
- */
-static const char *
-auth_crypt_run(
-    const char *pw, size_t len, const char *setting, struct crypt_data **cd_out)
-{
-	struct crypt_data *cd = xcalloc(1, sizeof(*cd));
-	char *p = xmalloc(len + 1);
-	const char *r;
-
-	memcpy(p, pw, len);
-	p[len] = '\0';
-	r = crypt_rn(p, setting, cd, (int)sizeof(*cd));
-	OPENSSL_cleanse(p, len + 1);
-	free(p);
-	*cd_out = cd;
-	if (r == NULL || r[0] == '*')
-		return NULL;
-	return r;
-}
-
-static void
-auth_crypt_done(struct crypt_data *cd)
-{
-	OPENSSL_cleanse(cd, sizeof(*cd));
-	free(cd);
-}
-
-/* Verifies against a crypt(3) hash. 1, 0 or -1. */
-static int
-auth_verify_crypt(const char *hash, const char *pw, size_t len)
-{
-	struct crypt_data *cd;
-	const char *r;
-	size_t hl = strlen(hash);
-	int rc;
-
-	r = auth_crypt_run(pw, len, hash, &cd);
-	if (r == NULL)
-		rc = -1;
-	else
-		rc = strlen(r) == hl && CRYPTO_memcmp(r, hash, hl) == 0;
-	auth_crypt_done(cd);
-	return rc;
-}
-
-/* Verifies against an argon2 encoded hash. 1, 0 or -1. */
-static int
-auth_verify_argon2(const struct auth_account *a, const char *pw, size_t len)
-{
-	int rc = argon2_verify(a->hash, pw, len,
-	    a->scheme == AUTH_SCHEME_ARGON2ID ? Argon2_id : Argon2_i);
-
-	if (rc == ARGON2_OK)
-		return 1;
-	if (rc == ARGON2_VERIFY_MISMATCH)
-		return 0;
-	return -1;
-}
-
-/* Verifies against the SCRAM keys alone. 1 or 0. */
-static int
-auth_verify_scram(const struct auth_account *a, const char *pw, size_t len)
-{
-	struct auth_scram_keys k;
-	int rc;
-
-	if (auth_scram_keys_derive(pw, len, a->scram.salt, a->scram.salt_len,
-		a->scram.iter, &k) != 0)
-		return -1;
-	rc = CRYPTO_memcmp(
-		 k.stored_key, a->scram.stored_key, AUTH_SCRAM_KEY_LEN) == 0;
-	OPENSSL_cleanse(&k, sizeof(k));
-	return rc;
-}
-
-int
-auth_password_verify(const struct auth_account *a, const char *pw, size_t len)
-{
-	if (a == NULL || !auth_account_can_login(a) || len > AUTH_PASSWORD_MAX)
-		return 0;
-	/* crypt(3) stops at a NUL; such a password never matches. */
-	if (memchr(pw, '\0', len) != NULL)
-		return 0;
-	switch (a->kind) {
-	case AUTH_PW_CRYPT:
-		return auth_verify_crypt(a->hash, pw, len);
-	case AUTH_PW_ARGON2:
-		return auth_verify_argon2(a, pw, len);
-	case AUTH_PW_SCRAM:
-		return auth_verify_scram(a, pw, len);
-	case AUTH_PW_NONE:
-	case AUTH_PW_DISABLED:
-		break;
-	}
-	return 0;
-}
-
-void
-auth_password_dummy(const char *pw, size_t len)
-{
-	struct crypt_data *cd;
-
-	if (len > AUTH_PASSWORD_MAX)
-		len = AUTH_PASSWORD_MAX;
-	(void)auth_crypt_run(pw, strnlen(pw, len), AUTH_DUMMY_SETTING, &cd);
-	auth_crypt_done(cd);
-}
-
-int
-auth_password_hash(const char *pw, size_t len, char *out, size_t outsz)
-{
-	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-	struct crypt_data *cd;
-	const char *r;
-	int n, rc = -1;
-
-	if (outsz == 0)
-		return -1;
-	out[0] = '\0';
-	if (len > AUTH_PASSWORD_MAX || memchr(pw, '\0', len) != NULL)
-		return -1;
-	/* No random bytes given: libxcrypt reads the OS random source. */
-	if (crypt_gensalt_rn(
-		"$y$", 0, NULL, 0, setting, (int)sizeof(setting)) == NULL)
-		return -1;
-	r = auth_crypt_run(pw, len, setting, &cd);
-	if (r != NULL && strncmp(r, "$y$", 3) == 0) {
-		n = snprintf(out, outsz, "%s", r);
-		if (n >= 0 && (size_t)n < outsz)
-			rc = 0;
-		else
-			out[0] = '\0';
-	}
-	auth_crypt_done(cd);
-	return rc;
-}
-
-/*
- * True if s can be written into a field: no ':', blanks or control bytes
- * (and no ',' when no_comma).
- */
-static bool
-auth_value_is_fit(const char *s, bool no_comma)
-{
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch < 0x20 || ch == 0x7f || ch == ' ' || ch == ':' ||
-		    (no_comma && ch == ','))
-			return false;
-	}
-	return true;
-}
-
-int
-auth_account_line_format(struct buf *out, const char *address,
-    const char *password, const char *scram, const char *const *addresses,
-    size_t naddresses)
-{
-	char key[AUTH_ADDRESS_MAX + 1];
-	size_t len = out->len, n = strlen(address), i;
-	const char *why;
-	bool extra = scram != NULL || naddresses > 0;
-	int rc = 0;
-
-	if (password == NULL)
-		password = "";
-	if (n > AUTH_ADDRESS_MAX ||
-	    auth_address_norm(address, n, true, key, &why) != 0 ||
-	    !auth_value_is_fit(password, false) ||
-	    strlen(password) > AUTH_HASH_MAX ||
-	    (scram != NULL && !auth_value_is_fit(scram, false)) ||
-	    naddresses > AUTH_ADDRESSES_MAX)
-		return -1;
-	for (i = 0; i < naddresses; i++) {
-		n = strlen(addresses[i]);
-		if (n > AUTH_ADDRESS_MAX ||
-		    auth_address_norm(addresses[i], n, false, key, &why) != 0)
-			return -1;
-	}
-	rc |= buf_puts(out, address);
-	if (password[0] != '\0' || extra)
-		rc |= buf_printf(out, ":%s", password);
-	if (extra)
-		rc |= buf_puts(out, "::::::");
-	if (scram != NULL)
-		rc |= buf_printf(out, "scram-sha-256=%s", scram);
-	for (i = 0; i < naddresses; i++)
-		rc |= buf_printf(out, "%s%s",
-		    i > 0           ? ","
-		    : scram != NULL ? " addresses="
-				    : "addresses=",
-		    addresses[i]);
-	rc |= buf_putc(out, '\n');
-	if (rc != 0) {
-		out->len = len;
-		if (out->data != NULL)
-			out->data[len] = '\0';
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * The extra fields of a PASSWD edit: old (the 8th field, or NULL) with
- * its scram-sha-256= token replaced by scram, dropped when scram is NULL,
- * added at the end when missing. Other tokens and their blanks are kept.
- */
-static int
-auth_edit_extra(struct buf *nx, const struct span *old, const char *scram)
-{
-	struct span v = old ? *old : span_make("", 0);
-	bool done = false, kept = false;
-	size_t idx;
-	int rc = 0;
-
-	for (idx = 0; v.n > 0; idx++) {
-		struct span sep, tok;
-		bool repl = false;
-		size_t k = 0;
-
-		while (k < v.n && auth_is_blank(v.p[k]))
-			k++;
-		sep = span_make(v.p, k);
-		v = span_skip(v, k);
-		for (k = 0; k < v.n && !auth_is_blank(v.p[k]); k++)
-			;
-		tok = span_make(v.p, k);
-		v = span_skip(v, k);
-		if (tok.n >= 14 && memcmp(tok.p, "scram-sha-256=", 14) == 0) {
-			if (scram == NULL || done)
-				continue; /* drop it and its blanks */
-			done = true;
-			repl = true;
-		}
-		/* The blanks before the first field stay only if it does. */
-		if (kept || idx == 0)
-			rc |= buf_append(nx, sep.p, sep.n);
-		if (repl)
-			rc |= buf_printf(nx, "scram-sha-256=%s", scram);
-		else
-			rc |= buf_append(nx, tok.p, tok.n);
-		kept = true;
-	}
-	if (scram != NULL && !done)
-		rc |= buf_printf(
-		    nx, "%sscram-sha-256=%s", nx->len > 0 ? " " : "", scram);
-	return rc;
-}
-
-/* Appends the PASSWD-edited form of line l (fields fs) to out. */
-static int
-auth_edit_line(struct buf *out, const struct auth_line *l,
-    const struct auth_fields *fs, const struct auth_edit *e)
-{
-	const char *pw = e->password ? e->password : "";
-	struct buf nx;
-	size_t i;
-	int rc = 0;
-
-	buf_init(&nx, AUTH_LINE_MAX);
-	rc |= auth_edit_extra(&nx, fs->nf == 8 ? &fs->f[7] : NULL, e->scram);
-	rc |= buf_append(out, l->raw, (size_t)(l->s - l->raw));
-	rc |= buf_append(out, fs->f[0].p, fs->f[0].n);
-	if (pw[0] != '\0' || fs->nf >= 2 || nx.len > 0)
-		rc |= buf_printf(out, ":%s", pw);
-	for (i = 2; i < 7; i++) {
-		if (i < fs->nf) {
-			rc |= buf_putc(out, ':');
-			rc |= buf_append(out, fs->f[i].p, fs->f[i].n);
-		} else if (nx.len > 0) {
-			rc |= buf_putc(out, ':');
-		}
-	}
-	if (fs->nf == 8 || nx.len > 0) {
-		rc |= buf_putc(out, ':');
-		rc |= buf_append(out, nx.data ? nx.data : "", nx.len);
-	}
-	/* Trailing blanks and the line end as they were. */
-	rc |= buf_append(out, l->s + l->n,
-	    l->raw_n - (size_t)(l->s - l->raw) - l->n + l->end_n);
-	buf_clear(&nx);
-	return rc;
-}
-
-int
-auth_accounts_edit(const char *text, size_t len, const struct auth_edit *e,
-    struct buf *out, char *err, size_t errsz)
-{
-	char want[AUTH_ADDRESS_MAX + 1], key[AUTH_ADDRESS_MAX + 1];
-	struct auth_line l, hit;
-	struct auth_fields fs, hitfs;
-	struct auth_ctx x;
-	unsigned line = 0, hitline = 0;
-	size_t pos = 0, n = strlen(e->address), start = out->len;
-	struct span addr;
-	const char *why;
-	int rc = 0;
-
-	if (errsz > 0)
-		err[0] = '\0';
-	if (n > AUTH_ADDRESS_MAX ||
-	    auth_address_norm(e->address, n, true, want, &why) != 0)
-		return auth_error_plain(err, errsz, "invalid account address");
-	if (e->op != AUTH_EDIT_DEL &&
-	    ((e->password && (!auth_value_is_fit(e->password, false) ||
-				 strlen(e->password) > AUTH_HASH_MAX)) ||
-		(e->scram && !auth_value_is_fit(e->scram, false))))
-		return auth_error_plain(err, errsz, "invalid password field");
-	memset(&hit, 0, sizeof(hit));
-	memset(&hitfs, 0, sizeof(hitfs));
-	x.name = NULL;
-	x.err = err;
-	x.errsz = errsz;
-	while (auth_next_line(text, len, &pos, &l)) {
-		x.line = ++line;
-		if (auth_line_check(&x, &l) != 0) {
-			/* Not ours to judge: the line stays as it is. */
-			if (errsz > 0)
-				err[0] = '\0';
-			continue;
-		}
-		if (auth_line_is_empty(&l))
-			continue;
-		auth_fields_split(l.s, l.n, &fs);
-		if (auth_line_key(&fs, key, &addr, &why) != 0 ||
-		    strcmp(key, want) != 0)
-			continue;
-		if (hitline != 0)
-			return auth_error_plain(err, errsz,
-			    "account '%s' is on lines %u and %u", want, hitline,
-			    line);
-		hit = l;
-		hitfs = fs;
-		hitline = line;
-	}
-	if (e->op == AUTH_EDIT_ADD && hitline != 0)
-		return auth_error_plain(err, errsz,
-		    "account '%s' already exists (line %u)", want, hitline);
-	if (e->op != AUTH_EDIT_ADD && hitline == 0)
-		return auth_error_plain(err, errsz, "no account '%s'", want);
-
-	if (e->op == AUTH_EDIT_ADD) {
-		rc |= buf_append(out, text, len);
-		if (len > 0 && text[len - 1] != '\n')
-			rc |= buf_putc(out, '\n');
-		if (rc == 0 &&
-		    auth_account_line_format(out, e->address, e->password,
-			e->scram, e->addresses, e->naddresses) != 0) {
-			out->len = start;
-			if (out->data != NULL)
-				out->data[start] = '\0';
-			return auth_error_plain(
-			    err, errsz, "invalid account line");
-		}
-	} else {
-		size_t before = (size_t)(hit.raw - text);
-		size_t after = before + hit.raw_n + hit.end_n;
-
-		rc |= buf_append(out, text, before);
-		if (e->op == AUTH_EDIT_PASSWD)
-			rc |= auth_edit_line(out, &hit, &hitfs, e);
-		rc |= buf_append(out, text + after, len - after);
-	}
-	if (rc != 0) {
-		out->len = start;
-		if (out->data != NULL)
-			out->data[start] = '\0';
-		return auth_error_plain(err, errsz, "accounts file too large");
-	}
-	return 0;
 }

@@ -34,6 +34,7 @@
 #include <strings.h>
 
 #include "lib/xalloc.h"
+#include "proto/localpart.h"
 
 #define TABLES_LINE_MAX 65536	/* bytes in a line of either file */
 #define TABLES_LOCAL_MAX 64	/* RFC 5321 4.5.3.1.1 */
@@ -209,54 +210,6 @@ tables_lower(char *s, size_t n)
 			s[i] = (char)(s[i] - 'A' + 'a');
 }
 
-/* True if s (n bytes) is an account local part (see the grammar). */
-static bool
-tables_user_local_is_valid(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > TABLES_LOCAL_MAX || s[0] == '.')
-		return false;
-	for (i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '.' && i > 0 && s[i - 1] == '.')
-			return false;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-		    ch == '+' || ch == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* True if ch is RFC 5322 atext. */
-static bool
-tables_is_atext(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9') ||
-	    (ch != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", ch) != NULL);
-}
-
-/* True if s (n bytes) is a dot-atom local part of at most 64 bytes. */
-static bool
-tables_dot_atom_is_valid(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > TABLES_LOCAL_MAX || s[0] == '.' || s[n - 1] == '.')
-		return false;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			if (s[i - 1] == '.')
-				return false;
-		} else if (!tables_is_atext(s[i])) {
-			return false;
-		}
-	}
-	return true;
-}
-
 /* Trims spaces and tabs at both ends of *s (*n bytes). */
 static void
 tables_trim(const char **s, size_t *n)
@@ -351,7 +304,7 @@ tables_user_line(struct tables_ctx *x, const char *s, size_t n, void *arg)
 		return tables_error(x, "'%s' is not user@domain",
 		    tables_clip(s, kn, clip));
 	ln = (size_t)(at - s);
-	if (!tables_user_local_is_valid(s, ln))
+	if (!localpart_is_account(s, ln))
 		return tables_error(x, "invalid user name '%s' (allowed: "
 				       "a-z 0-9 . _ + -)",
 		    tables_clip(s, ln, clip));
@@ -397,7 +350,7 @@ tables_target_parse(struct tables_ctx *x, const char *s, size_t n,
 		    "alias target '%s' is not local@domain",
 		    tables_clip(s, n, clip));
 	ln = (size_t)(at - s);
-	if (!tables_dot_atom_is_valid(s, ln) ||
+	if (!localpart_is_dot_atom(s, ln) ||
 	    !conf_domain_is_valid(at + 1, n - ln - 1))
 		return tables_error(x, "invalid alias target '%s'",
 		    tables_clip(s, n, clip));
@@ -439,7 +392,7 @@ tables_alias_line(struct tables_ctx *x, const char *s, size_t n, void *arg)
 	tables_trim(&s, &kn);
 	at = memrchr(s, '@', kn);
 	ln = at ? (size_t)(at - s) : kn;
-	if (!tables_dot_atom_is_valid(s, ln))
+	if (!localpart_is_dot_atom(s, ln))
 		return tables_error(x, "invalid alias key '%s'",
 		    tables_clip(s, kn, clip));
 	if (at != NULL) {

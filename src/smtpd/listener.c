@@ -211,7 +211,7 @@ smtpd_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			    "connections from your address\r\n");
 			continue;
 		}
-		s = smtpd_session_new(srv, fd, (struct sockaddr *)&ss, &l->cl);
+		s = smtpd_session_new(srv, fd, addr, &l->cl);
 		if (s != NULL)
 			smtpd_register(srv, s);
 	}

@@ -814,7 +814,7 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 struct smtpd_session *
-smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
+smtpd_session_new(struct smtpd_server *srv, int fd, const char *addr,
     const struct conf_listener *cl)
 {
 	struct smtpd_session *s = xcalloc(1, sizeof(*s));
@@ -830,24 +830,13 @@ smtpd_session_new(struct smtpd_server *srv, int fd, const struct sockaddr *sa,
 	s->plain_fd = -1;
 	buf_init(&s->out, 256 * 1024);
 	s->peer_uid = -1;
-	if (sa->sa_family == AF_UNIX) {
+	snprintf(s->addr, sizeof(s->addr), "%s", addr);
+	if (cl->role == CONF_ROLE_LOCAL) {
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 
-		snprintf(s->addr, sizeof(s->addr), "local");
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
 			s->peer_uid = (long)cred.uid;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a6 = (const void *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
-			inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12],
-			    s->addr, sizeof(s->addr));
-		else
-			inet_ntop(AF_INET6, &a6->sin6_addr, s->addr,
-			    sizeof(s->addr));
-	} else {
-		const struct sockaddr_in *a4 = (const void *)sa;
-		inet_ntop(AF_INET, &a4->sin_addr, s->addr, sizeof(s->addr));
 	}
 	if (cl->role == CONF_ROLE_SUBMISSIONS) {
 		if (s->rt->tls == NULL || (s->ssl = SSL_new(s->rt->tls)) ==

@@ -107,8 +107,9 @@ void smtpd_close(struct smtpd_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void smtpd_txn_reset(struct smtpd_session *s);
 void smtpd_session_input(struct smtpd_session *s);
+/* A session on accepted socket fd from client address addr ("local"). */
 struct smtpd_session *smtpd_session_new(struct smtpd_server *srv, int fd,
-    const struct sockaddr *sa, const struct conf_listener *cl);
+    const char *addr, const struct conf_listener *cl);
 void smtpd_session_free(struct smtpd_session *s);
 const char *smtpd_protocol(const struct smtpd_session *s);
 

@@ -5,9 +5,10 @@
 set -eu
 what=${1:-build}
 pkgs="gcc make cmake pkg-config libssl-dev libevent-dev libcrypt-dev libargon2-dev
-    openssl"
+    libunbound-dev dns-root-data ca-certificates openssl"
 case "$what" in
-check) pkgs="$pkgs libcmocka-dev python3-pytest swaks" ;;
+check) pkgs="$pkgs libcmocka-dev python3-pytest swaks nsd ldnsutils
+    bind9-dnsutils postfix iproute2" ;;
 fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
 bench) pkgs="$pkgs postfix" ;;
 esac
@@ -28,10 +29,16 @@ if [ -n "$missing" ]; then
 		    $SUDO debconf-set-selections
 	fi
 	$SUDO apt-get install -y -qq --no-install-recommends $missing >&2
+	# Installing nsd starts a system instance on port 53; the tests run
+	# their own.
+	if echo "$missing" | grep -q nsd; then
+		$SUDO systemctl disable --now nsd >/dev/null 2>&1 ||
+		    $SUDO pkill -x nsd || true
+	fi
 fi
 # System users for privilege separation (only meaningful as root).
 if [ "$(id -u)" = 0 ]; then
-	for u in petrel petrel-queue petrel-mail petrel-auth; do
+	for u in petrel petrel-queue petrel-mail petrel-auth petrel-remote; do
 		getent passwd "$u" >/dev/null ||
 		    useradd --system --no-create-home --home-dir /nonexistent \
 			--shell /usr/sbin/nologin "$u"

@@ -47,7 +47,36 @@ enum imsg_type {
 	/* local -> queue */
 	IMSG_L_RESULT,		/* u32 result (enum maildir_result negated),
 				 * str error text */
+
+	/* queue -> remote; id = delivery id */
+	IMSG_R_DELIVER = 400,	/* fd: queue file (read content_len bytes
+				 * from offset 0); str qid, str domain
+				 * (lower-case destination), str sender ("" for
+				 * <>), str envid (or NULL), u32 ret, u32 body,
+				 * u32 smtputf8, u64 content_len, u32 nrcpts
+				 * (1..REMOTE_RCPT_MAX), then nrcpts times:
+				 * u32 rcpt index, str dest, str orcpt (or
+				 * NULL), u32 notify */
+	/* remote -> queue */
+	IMSG_R_RESULT,		/* str remote_mta (host name the last
+				 * transaction talked to, or NULL), u32 nrcpts
+				 * (as asked), then nrcpts times, in the order
+				 * asked: u32 rcpt index, u32 result
+				 * (REMOTE_OK/REMOTE_TEMP/REMOTE_PERM), u32
+				 * flags (REMOTE_F_*), str status ("5.1.1"),
+				 * str diagnostic (printable ASCII, at most
+				 * REMOTE_DIAG_MAX bytes) */
 };
+
+/* Outbound delivery results (IMSG_R_RESULT). */
+#define REMOTE_RCPT_MAX 50	/* recipients in one IMSG_R_DELIVER */
+#define REMOTE_DIAG_MAX 512
+enum remote_result { REMOTE_OK = 0, REMOTE_TEMP = 1, REMOTE_PERM = 2 };
+#define REMOTE_F_RELAYED 0x1	/* accepted by a peer without DSN: a
+				 * NOTIFY=SUCCESS gets action "relayed" */
+#define REMOTE_F_SMTP 0x2	/* diagnostic is the peer's SMTP reply
+				 * (Diagnostic-Code: smtp; ...), else our
+				 * own text (X-Petrel; ...) */
 
 #define IMSG_LISTENER_LOCAL 0xffffffffu
 

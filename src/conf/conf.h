@@ -35,6 +35,31 @@ struct conf_listener {
 	char text[80];		/* "127.0.0.1:2525" as written, for logs */
 };
 
+enum conf_tls_policy {		/* outbound STARTTLS, per destination */
+	CONF_TLS_NONE,		/* never STARTTLS */
+	CONF_TLS_MAY,		/* STARTTLS when offered, else plaintext */
+	CONF_TLS_ENCRYPT,	/* TLS required, any certificate */
+	CONF_TLS_VERIFY,	/* TLS required, certificate valid for the
+				 * MX host name (outbound-ca-file) */
+};
+
+struct conf_tls_rule {		/* tls-policy DOMAIN POLICY */
+	char *domain;		/* lower-case; ".example.com" = subdomains */
+	enum conf_tls_policy policy;
+};
+
+enum conf_dns_mode {
+	CONF_DNS_RESOLVCONF,	/* forward to /etc/resolv.conf's servers */
+	CONF_DNS_RECURSIVE,	/* resolve from the root ourselves */
+	CONF_DNS_FORWARD,	/* forward to dns_forwarders */
+};
+
+enum conf_smarthost_tls {
+	CONF_SMARTHOST_STARTTLS,	/* STARTTLS required (port 587) */
+	CONF_SMARTHOST_IMPLICIT,	/* TLS from the start (port 465) */
+	CONF_SMARTHOST_NONE,		/* plaintext, never AUTH (port 25) */
+};
+
 struct conf_net {		/* a CIDR block, "192.0.2.0/24", "::1/128" */
 	int family;		/* AF_INET or AF_INET6 */
 	unsigned char addr[16];
@@ -85,6 +110,44 @@ struct conf {
 	unsigned queue_lifetime; /* queue-lifetime DUR; default 5d */
 	unsigned local_concurrency; /* local-concurrency N; default 8 */
 	int log_level;		/* log-level debug|info|warn|error; default info */
+
+	/* Outbound delivery (src/remote, src/sched). */
+	char *user_remote;	/* user-remote NAME; default "petrel-remote" */
+	unsigned remote_concurrency; /* remote-concurrency N; default 100:
+				 * outbound deliveries in flight in all */
+	unsigned destination_concurrency; /* destination-concurrency N;
+				 * default 20: in flight per domain */
+	unsigned delay_warning;	/* delay-warning DUR; default 4h, 0 = off */
+	unsigned remote_port;	/* remote-port N; default 25 (test networks
+				 * use another) */
+	unsigned remote_timeout_connect; /* remote-timeout-connect DUR; 30s */
+	unsigned remote_timeout_command; /* remote-timeout-command DUR; 5m
+				 * (RFC 5321 4.5.3.2: greeting, MAIL, RCPT,
+				 * DATA; the DATA command itself 2m) */
+	unsigned remote_timeout_data; /* remote-timeout-data DUR; 10m: the
+				 * reply to the final dot (blocks: 3m) */
+	struct sockaddr_storage source4, source6; /* outbound-source ADDR
+				 * (once per family); ss_family 0 = unset */
+	enum conf_tls_policy outbound_tls; /* outbound-tls POLICY; may */
+	struct conf_tls_rule *tls_rules; /* tls-policy DOMAIN POLICY (rep.) */
+	size_t ntls_rules;
+	char *outbound_ca_file;	/* outbound-ca-file PATH; default the
+				 * system's /etc/ssl/certs/ca-certificates.crt */
+	char *smarthost;	/* smarthost HOST[:PORT] host part, or NULL */
+	unsigned smarthost_port; /* default 587, 465 implicit, 25 none */
+	enum conf_smarthost_tls smarthost_tls; /* smarthost-tls; starttls */
+	bool smarthost_verify;	/* smarthost-verify yes|no; default yes */
+	char *smarthost_auth;	/* smarthost-auth PATH: "user:password" */
+	enum conf_dns_mode dns_mode; /* dns-resolver resolv.conf | recursive
+				 * | ADDR[@PORT]...; default resolv.conf */
+	char **dns_forwarders;	/* CONF_DNS_FORWARD: "ADDR" or "ADDR@PORT" */
+	size_t ndns_forwarders;
+	char *dns_trust_anchor;	/* dns-trust-anchor PATH|none; default
+				 * /usr/share/dns/root.key; NULL = none:
+				 * no DNSSEC validation */
+	char **dns_options;	/* dns-option NAME VALUE (repeated): pairs
+				 * for ub_ctx_set_option(NAME ":", VALUE) */
+	size_t ndns_options;	/* number of pairs */
 };
 
 /*
@@ -112,6 +175,12 @@ void conf_free(struct conf *c);
 bool conf_is_local_domain(const struct conf *c, const char *domain);
 /* True if the address (AF_INET/AF_INET6 sockaddr) is in relay_nets. */
 bool conf_may_relay(const struct conf *c, const struct sockaddr *sa);
+/* The outbound TLS policy for a destination domain (tls-policy rules:
+ * an exact match wins, then the longest ".suffix", then outbound-tls). */
+enum conf_tls_policy conf_tls_policy_for(const struct conf *c,
+    const char *domain);
+/* "none", "may", "encrypt", "verify". */
+const char *conf_tls_policy_name(enum conf_tls_policy p);
 /* "mx", "submission", "submissions". */
 const char *conf_role_name(enum conf_role r);
 /* Writes the effective configuration, one directive a line, every option

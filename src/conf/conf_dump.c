@@ -10,6 +10,9 @@
  */
 #include "conf/conf.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "conf/conf_int.h"
@@ -62,6 +65,91 @@ conf_dump_duration(struct buf *out, const char *kw, unsigned v)
 	char s[32];
 
 	conf_dump_kv(out, kw, conf_fmt_duration(v, s, sizeof(s)));
+}
+
+/* Writes an address of outbound-source (no port) into out. */
+static const char *
+conf_fmt_addr(const struct sockaddr_storage *ss, char *out, size_t outsz)
+{
+	const void *a = ss->ss_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)ss)->sin_addr :
+	    (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+	if (inet_ntop(ss->ss_family, a, out, (socklen_t)outsz) == NULL)
+		(void)snprintf(out, outsz, "?");
+	return out;
+}
+
+/* The outbound delivery options (src/remote). */
+static void
+conf_dump_outbound(const struct conf *c, struct buf *out)
+{
+	static const char *const shtls[] = { "starttls", "implicit", "none" };
+	char s[300];
+	size_t i;
+
+	conf_dump_kv(out, "user-remote", c->user_remote);
+	conf_dump_uint(out, "remote-concurrency", c->remote_concurrency);
+	conf_dump_uint(out, "destination-concurrency",
+	    c->destination_concurrency);
+	conf_dump_duration(out, "delay-warning", c->delay_warning);
+	conf_dump_uint(out, "remote-port", c->remote_port);
+	conf_dump_duration(out, "remote-timeout-connect",
+	    c->remote_timeout_connect);
+	conf_dump_duration(out, "remote-timeout-command",
+	    c->remote_timeout_command);
+	conf_dump_duration(out, "remote-timeout-data",
+	    c->remote_timeout_data);
+	if (c->source4.ss_family == 0 && c->source6.ss_family == 0)
+		(void)buf_puts(out, "# outbound-source (none)\n");
+	if (c->source4.ss_family != 0)
+		conf_dump_kv(out, "outbound-source",
+		    conf_fmt_addr(&c->source4, s, sizeof(s)));
+	if (c->source6.ss_family != 0)
+		conf_dump_kv(out, "outbound-source",
+		    conf_fmt_addr(&c->source6, s, sizeof(s)));
+	conf_dump_kv(out, "outbound-tls",
+	    conf_tls_policy_name(c->outbound_tls));
+	for (i = 0; i < c->ntls_rules; i++) {
+		(void)snprintf(s, sizeof(s), "%s %s", c->tls_rules[i].domain,
+		    conf_tls_policy_name(c->tls_rules[i].policy));
+		(void)buf_printf(out, "tls-policy %s\n", s);
+	}
+	conf_dump_kv(out, "outbound-ca-file", c->outbound_ca_file);
+	if (c->smarthost == NULL) {
+		(void)buf_puts(out, "# smarthost (none)\n");
+	} else {
+		if (strchr(c->smarthost, ':') != NULL)
+			(void)snprintf(s, sizeof(s), "[%s]:%u", c->smarthost,
+			    c->smarthost_port);
+		else
+			(void)snprintf(s, sizeof(s), "%s:%u", c->smarthost,
+			    c->smarthost_port);
+		conf_dump_kv(out, "smarthost", s);
+		conf_dump_kv(out, "smarthost-tls",
+		    shtls[c->smarthost_tls]);
+		conf_dump_kv(out, "smarthost-verify",
+		    c->smarthost_verify ? "yes" : "no");
+		if (c->smarthost_auth != NULL)
+			conf_dump_kv(out, "smarthost-auth", c->smarthost_auth);
+	}
+	if (c->dns_mode == CONF_DNS_FORWARD) {
+		(void)buf_puts(out, "dns-resolver");
+		for (i = 0; i < c->ndns_forwarders; i++)
+			(void)buf_printf(out, " %s", c->dns_forwarders[i]);
+		(void)buf_putc(out, '\n');
+	} else {
+		conf_dump_kv(out, "dns-resolver",
+		    c->dns_mode == CONF_DNS_RECURSIVE ? "recursive" :
+		    "resolv.conf");
+	}
+	conf_dump_kv(out, "dns-trust-anchor",
+	    c->dns_trust_anchor ? c->dns_trust_anchor : "none");
+	for (i = 0; i < c->ndns_options; i++) {
+		(void)buf_printf(out, "dns-option %s ", c->dns_options[2 * i]);
+		conf_dump_value(out, c->dns_options[2 * i + 1]);
+		(void)buf_putc(out, '\n');
+	}
 }
 
 void
@@ -133,4 +221,5 @@ conf_dump(const struct conf *c, struct buf *out)
 	conf_dump_kv(out, "log-level",
 	    conf_log_level_name(c->log_level) ? conf_log_level_name(c->log_level)
 					      : "info");
+	conf_dump_outbound(c, out);
 }

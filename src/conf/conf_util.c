@@ -61,7 +61,53 @@ conf_free(struct conf *c)
 	free(c->user_queue);
 	free(c->user_local);
 	free(c->user_auth);
+	free(c->user_remote);
+	for (i = 0; i < c->ntls_rules; i++)
+		free(c->tls_rules[i].domain);
+	free(c->tls_rules);
+	free(c->outbound_ca_file);
+	free(c->smarthost);
+	free(c->smarthost_auth);
+	for (i = 0; i < c->ndns_forwarders; i++)
+		free(c->dns_forwarders[i]);
+	free(c->dns_forwarders);
+	free(c->dns_trust_anchor);
+	for (i = 0; i < 2 * c->ndns_options; i++)
+		free(c->dns_options[i]);
+	free(c->dns_options);
 	memset(c, 0, sizeof(*c));
+}
+
+enum conf_tls_policy
+conf_tls_policy_for(const struct conf *c, const char *domain)
+{
+	size_t i, dn = strlen(domain), best = 0;
+	enum conf_tls_policy p = c->outbound_tls;
+
+	for (i = 0; i < c->ntls_rules; i++) {
+		const char *r = c->tls_rules[i].domain;
+		size_t rn = strlen(r);
+		if (r[0] != '.') {
+			if (strcasecmp(r, domain) == 0)
+				return c->tls_rules[i].policy;
+			continue;
+		}
+		if (rn < dn && rn > best &&
+		    strcasecmp(domain + dn - rn, r) == 0) {
+			best = rn;
+			p = c->tls_rules[i].policy;
+		}
+	}
+	return p;
+}
+
+const char *
+conf_tls_policy_name(enum conf_tls_policy p)
+{
+	static const char *const names[] = { "none", "may", "encrypt",
+		"verify" };
+
+	return (unsigned)p < 4 ? names[p] : "?";
 }
 
 bool

@@ -148,6 +148,40 @@ assert_conf_equal(const struct conf *a, const struct conf *b)
 	assert_true(str_eq(a->user_local, b->user_local));
 	assert_int_equal(a->retry_min, b->retry_min);
 	assert_int_equal(a->retry_max, b->retry_max);
+	assert_true(str_eq(a->user_remote, b->user_remote));
+	assert_int_equal(a->remote_concurrency, b->remote_concurrency);
+	assert_int_equal(a->destination_concurrency,
+	    b->destination_concurrency);
+	assert_int_equal(a->delay_warning, b->delay_warning);
+	assert_int_equal(a->remote_port, b->remote_port);
+	assert_int_equal(a->remote_timeout_connect, b->remote_timeout_connect);
+	assert_int_equal(a->remote_timeout_command, b->remote_timeout_command);
+	assert_int_equal(a->remote_timeout_data, b->remote_timeout_data);
+	assert_memory_equal(&a->source4, &b->source4, sizeof(a->source4));
+	assert_memory_equal(&a->source6, &b->source6, sizeof(a->source6));
+	assert_int_equal(a->outbound_tls, b->outbound_tls);
+	assert_int_equal(a->ntls_rules, b->ntls_rules);
+	for (i = 0; i < a->ntls_rules; i++) {
+		assert_string_equal(a->tls_rules[i].domain,
+		    b->tls_rules[i].domain);
+		assert_int_equal(a->tls_rules[i].policy,
+		    b->tls_rules[i].policy);
+	}
+	assert_true(str_eq(a->outbound_ca_file, b->outbound_ca_file));
+	assert_true(str_eq(a->smarthost, b->smarthost));
+	assert_int_equal(a->smarthost_port, b->smarthost_port);
+	assert_int_equal(a->smarthost_tls, b->smarthost_tls);
+	assert_int_equal(a->smarthost_verify, b->smarthost_verify);
+	assert_true(str_eq(a->smarthost_auth, b->smarthost_auth));
+	assert_int_equal(a->dns_mode, b->dns_mode);
+	assert_int_equal(a->ndns_forwarders, b->ndns_forwarders);
+	for (i = 0; i < a->ndns_forwarders; i++)
+		assert_string_equal(a->dns_forwarders[i],
+		    b->dns_forwarders[i]);
+	assert_true(str_eq(a->dns_trust_anchor, b->dns_trust_anchor));
+	assert_int_equal(a->ndns_options, b->ndns_options);
+	for (i = 0; i < 2 * a->ndns_options; i++)
+		assert_string_equal(a->dns_options[i], b->dns_options[i]);
 	assert_int_equal(a->queue_lifetime, b->queue_lifetime);
 	assert_int_equal(a->local_concurrency, b->local_concurrency);
 	assert_int_equal(a->log_level, b->log_level);
@@ -438,6 +472,19 @@ static const struct {
 	{ "listen [fe80::1%eth0]:25 mx", "t.conf:1: listen: "
 					 "'[fe80::1%eth0]:25': invalid IPv6 "
 					 "address" },
+	{ "outbound-tls maybe", "t.conf:1: outbound-tls: 'maybe' is not none, "
+				"may, encrypt or verify" },
+	{ "tls-policy a..b verify", "t.conf:1: tls-policy: 'a..b' is not a "
+				    "valid domain (or .domain for its "
+				    "subdomains)" },
+	{ "outbound-source 1.2.3.4 5.6.7.8", "t.conf:1: outbound-source: "
+					     "more than one IPv4 address" },
+	{ "smarthost relay:0", "t.conf:1: smarthost: port must be 1..65535" },
+	{ "dns-resolver 1.2.3.4@x", "t.conf:1: dns-resolver: '1.2.3.4@x' is "
+				    "not ADDR or ADDR@PORT" },
+	{ "smarthost r\nsmarthost-tls none\nsmarthost-auth pw",
+	    "t.conf:3: smarthost-auth: passwords are never sent without TLS "
+	    "(smarthost-tls none)" },
 	{ "listen *:25 smtp", "t.conf:1: listen: unknown role 'smtp' (mx, "
 			      "submission or submissions)" },
 	{ "listen *:25 MX", "t.conf:1: listen: unknown role 'MX' (mx, "
@@ -766,6 +813,19 @@ static const char *const roundtrip_cases[] = {
 	"tls-certificate cert.pem\nrecipient-delimiter -+\nlog-level error\n",
 	"tls-key key.pem\nstate-dir /\nmax-message-size 4G\n",
 	"state-dir rel/dir\nexpn no\nlog-level warn\n",
+	"user-remote relay\nremote-concurrency 7\ndestination-concurrency 3\n"
+	"delay-warning 0\nremote-port 2525\nremote-timeout-connect 5s\n"
+	"remote-timeout-command 1m\nremote-timeout-data 2m\n"
+	"outbound-source 127.0.0.2 ::1\noutbound-tls encrypt\n"
+	"tls-policy example.org verify\ntls-policy .example.net none\n"
+	"outbound-ca-file ca.pem\nsmarthost [2001:db8::1]:2587\n"
+	"smarthost-tls implicit\nsmarthost-verify no\n"
+	"smarthost-auth relay.pw\ndns-resolver 127.0.0.1@5353 ::1\n"
+	"dns-trust-anchor none\n"
+	"dns-option local-zone \"test. transparent\"\n"
+	"dns-option infra-cache-max-rtt 100\n",
+	"smarthost relay.example.com\ndns-resolver recursive\n"
+	"dns-trust-anchor ta.key\n",
 };
 
 static void

@@ -137,7 +137,8 @@ bundle_free(struct bundle *b)
 	int i;
 
 	for (i = 0; i < BUNDLE_NPARTS; i++) {
-		if (i == BUNDLE_KEY && b->part[i].data != NULL)
+		if ((i == BUNDLE_KEY || i == BUNDLE_RELAY_AUTH) &&
+		    b->part[i].data != NULL)
 			explicit_bzero(b->part[i].data, b->part[i].len);
 		buf_clear(&b->part[i]);
 	}
@@ -202,6 +203,56 @@ bundle_load_conf(const char *path, struct conf *out, char *err, size_t errsz)
 	return r;
 }
 
+/*
+ * Reads an optional file: one the configuration names explicitly must
+ * exist; a default that is missing (no dns-root-data, no ca-certificates)
+ * leaves the part empty with a warning.
+ */
+static int
+bundle_read_optional(struct buf *part, const char *path, const char *dflt,
+    const char *what, char *err, size_t errsz)
+{
+	struct stat st;
+
+	if (path == NULL)
+		return 0;
+	if (strcmp(path, dflt) == 0 && stat(path, &st) != 0 &&
+	    errno == ENOENT) {
+		log_warn("%s: %s is missing", what, path);
+		return 0;
+	}
+	return bundle_read_file(part, path, err, errsz);
+}
+
+/* The files of outbound delivery (the remote process is chrooted). */
+static int
+bundle_load_outbound(struct bundle *b, const struct conf *c, char *err,
+    size_t errsz)
+{
+	struct stat st;
+
+	/* No resolv.conf: libunbound then resolves from the root. */
+	if (c->dns_mode == CONF_DNS_RESOLVCONF &&
+	    bundle_read_file(&b->part[BUNDLE_RESOLV], "/etc/resolv.conf", err,
+	    errsz) != 0)
+		buf_reset(&b->part[BUNDLE_RESOLV]);
+	if (bundle_read_optional(&b->part[BUNDLE_TRUST_ANCHOR],
+	    c->dns_trust_anchor, "/usr/share/dns/root.key",
+	    "dns-trust-anchor (no DNSSEC validation)", err, errsz) != 0 ||
+	    bundle_read_optional(&b->part[BUNDLE_CA], c->outbound_ca_file,
+	    "/etc/ssl/certs/ca-certificates.crt",
+	    "outbound-ca-file (no certificate can be verified)", err,
+	    errsz) != 0)
+		return -1;
+	if (c->smarthost_auth == NULL)
+		return 0;
+	if (stat(c->smarthost_auth, &st) == 0 && (st.st_mode & 0077) != 0)
+		log_warn("smarthost-auth: %s can be read by others "
+		    "(chmod 600 it)", c->smarthost_auth);
+	return bundle_read_file(&b->part[BUNDLE_RELAY_AUTH],
+	    c->smarthost_auth, err, errsz);
+}
+
 int
 bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
     size_t errsz)
@@ -258,6 +309,8 @@ bundle_load(struct bundle *b, const char *path, bool prepare, char *err,
 		buf_reset(&b->part[BUNDLE_CERT]);
 		buf_reset(&b->part[BUNDLE_KEY]);
 	}
+	if (bundle_load_outbound(b, &c, err, errsz) != 0)
+		goto fail_conf;
 	conf_free(&c);
 	if (bundle_parse(b, &bc, err, errsz) != 0)
 		goto fail;
@@ -354,7 +407,8 @@ bundle_to_fd(const struct bundle *b, unsigned flags)
 
 		if (i == BUNDLE_USERS && !(flags & BUNDLE_F_SECRETS))
 			part = &users;
-		len = i == BUNDLE_KEY && !(flags & BUNDLE_F_KEY) ? 0 :
+		len = (i == BUNDLE_KEY && !(flags & BUNDLE_F_KEY)) ||
+		    (i == BUNDLE_RELAY_AUTH && !(flags & BUNDLE_F_RELAY)) ? 0 :
 		    part->len;
 		for (k = 0; k < 8; k++)
 			hdr[k] = (unsigned char)(len >> (8 * k));

@@ -2,7 +2,9 @@
  * bundle: everything a child process needs to configure itself, read by
  * the parent (which may open the files) and passed to the children as one
  * sealed memfd: the configuration text and where it came from, the users
- * and aliases files, the TLS certificate and key.
+ * and aliases files, the TLS certificate and key, and what outbound
+ * delivery reads (resolv.conf, the DNSSEC trust anchor, the CA file, the
+ * smarthost password).
  */
 #ifndef PETREL_BIN_BUNDLE_H
 #define PETREL_BIN_BUNDLE_H
@@ -21,6 +23,10 @@ enum bundle_part {
 	BUNDLE_ALIASES,
 	BUNDLE_CERT,
 	BUNDLE_KEY,
+	BUNDLE_RESOLV,		/* /etc/resolv.conf (remote's DNS servers) */
+	BUNDLE_TRUST_ANCHOR,	/* dns-trust-anchor file, or empty */
+	BUNDLE_CA,		/* outbound-ca-file, or empty */
+	BUNDLE_RELAY_AUTH,	/* smarthost-auth file, or empty */
 	BUNDLE_NPARTS
 };
 
@@ -64,10 +70,12 @@ void bundle_conf_free(struct bundle_conf *bc);
  * go to the process that needs them: BUNDLE_F_SECRETS keeps the users
  * file whole (password hashes, SCRAM keys: the auth process), else each
  * line is cut at its first ':'; BUNDLE_F_KEY keeps the TLS private key
- * (the smtp process), else it is empty.
+ * (the smtp process), else it is empty; BUNDLE_F_RELAY keeps the
+ * smarthost password (the remote process), else it is empty.
  */
 #define BUNDLE_F_SECRETS 0x1u
 #define BUNDLE_F_KEY 0x2u
+#define BUNDLE_F_RELAY 0x4u
 int bundle_to_fd(const struct bundle *b, unsigned flags);
 /* Reads a bundle from fd (position 0). 0 or -1. */
 int bundle_from_fd(int fd, struct bundle *b);

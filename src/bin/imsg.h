@@ -68,16 +68,9 @@ enum imsg_type {
 				 * REMOTE_DIAG_MAX bytes) */
 };
 
-/* Outbound delivery results (IMSG_R_RESULT). */
-#define REMOTE_RCPT_MAX 50	/* recipients in one IMSG_R_DELIVER */
-#define REMOTE_DIAG_MAX 512
-enum remote_result { REMOTE_OK = 0, REMOTE_TEMP = 1, REMOTE_PERM = 2 };
-#define REMOTE_F_RELAYED 0x1	/* accepted by a peer without DSN: a
-				 * NOTIFY=SUCCESS gets action "relayed" */
-#define REMOTE_F_SMTP 0x2	/* diagnostic is the peer's SMTP reply
-				 * (Diagnostic-Code: smtp; ...), else our
-				 * own text (X-Petrel; ...) */
-
 #define IMSG_LISTENER_LOCAL 0xffffffffu
+
+/* REMOTE_RCPT_MAX, REMOTE_DIAG_MAX, enum remote_result, REMOTE_F_*. */
+#include "remote/remote.h"
 
 #endif

@@ -2,15 +2,17 @@
  * parent: the small supervising process of `petrel serve`. It reads the
  * configuration and keys, prepares the state directories, binds the
  * listening ports and STATE/submit.sock (as root, before anyone drops
- * privileges), and starts the four children, each a fresh exec of this
+ * privileges), and starts the five children, each a fresh exec of this
  * binary:
  *
  *   smtp   all network parsing; chrooted to STATE/empty as user-smtp
  *   queue  the only writer of the spool, as user-queue
  *   local  the only writer of mailboxes, as user-local
  *   auth   the only holder of password hashes; chrooted, as user-auth
+ *   remote outbound delivery: DNS, SMTP client, TLS; chrooted, as
+ *          user-remote
  *
- * It connects them pairwise (smtp-queue, queue-local, smtp-auth) with
+ * It connects them pairwise (smtp-queue, queue-local, smtp-auth, queue-remote) with
  * socketpairs it
  * hands out over each child's control channel, so a child that dies is
  * restarted alone and its peers get a fresh link. SIGHUP re-reads the
@@ -43,7 +45,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-enum { CH_SMTP, CH_QUEUE, CH_LOCAL, CH_AUTH, CH_N };
+enum { CH_SMTP, CH_QUEUE, CH_LOCAL, CH_AUTH, CH_REMOTE, CH_N };
 
 struct child {
 	const char *name;
@@ -55,7 +57,7 @@ struct child {
 };
 
 static const int parent_links[][2] = { { CH_SMTP, CH_QUEUE },
-	{ CH_QUEUE, CH_LOCAL }, { CH_SMTP, CH_AUTH } };
+	{ CH_QUEUE, CH_LOCAL }, { CH_SMTP, CH_AUTH }, { CH_QUEUE, CH_REMOTE } };
 
 static struct {
 	struct event_base *base;
@@ -95,7 +97,8 @@ parent_send_conf(int i)
 {
 	/* Each child gets only the secrets it needs. */
 	int fd = bundle_to_fd(&P.bundle, i == CH_SMTP ? BUNDLE_F_KEY :
-	    i == CH_AUTH ? BUNDLE_F_SECRETS : 0);
+	    i == CH_AUTH ? BUNDLE_F_SECRETS : i == CH_REMOTE ? BUNDLE_F_RELAY :
+	    0);
 
 	if (fd < 0)
 		fatal("memfd");
@@ -129,7 +132,8 @@ parent_spawn(int i)
 {
 	struct child *c = &P.child[i];
 	char uid[32], gid[32], lvl[8];
-	const char *dir = (i == CH_SMTP || i == CH_AUTH) && c->uid >= 0 ?
+	const char *dir = (i == CH_SMTP || i == CH_AUTH || i == CH_REMOTE) &&
+	    c->uid >= 0 ?
 	    P.chroot_dir : "-";
 	int sv[2];
 	size_t k;
@@ -390,7 +394,7 @@ parent_users(void)
 {
 	const struct conf *c = &P.bc.conf;
 	const char *names[CH_N] = { c->user_smtp, c->user_queue,
-		c->user_local, c->user_auth };
+		c->user_local, c->user_auth, c->user_remote };
 	int i;
 
 	for (i = 0; i < CH_N; i++) {
@@ -492,6 +496,7 @@ parent_main(const char *config_path)
 	P.child[CH_QUEUE].name = "queue";
 	P.child[CH_LOCAL].name = "local";
 	P.child[CH_AUTH].name = "auth";
+	P.child[CH_REMOTE].name = "remote";
 	P.submit_fd = -1;
 	parent_users();
 
@@ -530,6 +535,7 @@ parent_main(const char *config_path)
 	parent_spawn(CH_QUEUE);
 	parent_spawn(CH_LOCAL);
 	parent_spawn(CH_AUTH);
+	parent_spawn(CH_REMOTE);
 	parent_spawn(CH_SMTP);
 	log_info("petrel %s ready hostname=%s", PETREL_VERSION, c->hostname);
 	event_base_dispatch(P.base);

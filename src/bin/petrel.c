@@ -158,6 +158,8 @@ child_main(int argc, char **argv)
 		return proc_local_main();
 	if (strcmp(argv[2], "auth") == 0)
 		return proc_auth_main();
+	if (strcmp(argv[2], "remote") == 0)
+		return proc_remote_main();
 	usage();
 	return 2;
 }

@@ -21,6 +21,7 @@ int proc_smtp_main(void);
 int proc_queue_main(void);
 int proc_local_main(void);
 int proc_auth_main(void);
+int proc_remote_main(void);
 
 struct event_base;
 /* A libevent loop with the settings every petrel process uses. */

@@ -1,4 +1,4 @@
-/* tls: server contexts and self-signed certificates (see tls.h). */
+/* tls: server and client contexts, self-signed certificates (see tls.h). */
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -212,4 +212,82 @@ tls_describe(SSL *ssl, char *out, size_t outsz)
 	SSL_get_cipher_bits(ssl, &bits);
 	snprintf(out, outsz, "%s cipher=%s bits=%d", SSL_get_version(ssl),
 	    SSL_get_cipher_name(ssl), bits);
+}
+
+/* ---- client side (outbound delivery) ---- */
+
+SSL_CTX *
+tls_client_ctx_new(const char *ca_pem, size_t ca_len, char *err,
+    size_t errsz)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	X509_STORE *store;
+	BIO *bio;
+	X509 *x;
+
+	if (ctx == NULL) {
+		tls_err(err, errsz, "SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS12) != 1) {
+		tls_err(err, errsz, "cipher list");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* The result is checked after the handshake (tls_client_verified),
+	 * so that policy "may" and "encrypt" can log it too. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	store = SSL_CTX_get_cert_store(ctx);
+	if (ca_len == 0)
+		return ctx;
+	bio = BIO_new_mem_buf(ca_pem, (int)ca_len);
+	if (bio == NULL) {
+		tls_err(err, errsz, "BIO_new_mem_buf");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		(void)X509_STORE_add_cert(store, x);	/* duplicates: fine */
+		X509_free(x);
+	}
+	ERR_clear_error();	/* the end of the file reads as an error */
+	BIO_free(bio);
+	return ctx;
+}
+
+int
+tls_client_prepare(SSL *ssl, const char *host)
+{
+	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+	/* SNI only for names, never for address literals (RFC 6066 3). */
+	if (strchr(host, ':') == NULL && strspn(host, "0123456789.") !=
+	    strlen(host) && SSL_set_tlsext_host_name(ssl, host) != 1)
+		return -1;
+	X509_VERIFY_PARAM_set_hostflags(vp,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return X509_VERIFY_PARAM_set1_host(vp, host, 0) == 1 ? 0 : -1;
+}
+
+bool
+tls_client_verified(SSL *ssl, char *why, size_t whysz)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	long r;
+
+	if (peer == NULL) {
+		snprintf(why, whysz, "no certificate");
+		return false;
+	}
+	r = SSL_get_verify_result(ssl);
+	if (r != X509_V_OK) {
+		snprintf(why, whysz, "%s", X509_verify_cert_error_string(r));
+		return false;
+	}
+	snprintf(why, whysz, "ok");
+	return true;
 }

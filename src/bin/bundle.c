@@ -231,7 +231,7 @@ bundle_load_outbound(struct bundle *b, const struct conf *c, char *err,
 {
 	struct stat st;
 
-	/* No resolv.conf: libunbound then resolves from the root. */
+	/* No resolv.conf: remote/dns asks 127.0.0.1, like the C library. */
 	if (c->dns_mode == CONF_DNS_RESOLVCONF &&
 	    bundle_read_file(&b->part[BUNDLE_RESOLV], "/etc/resolv.conf", err,
 	    errsz) != 0)

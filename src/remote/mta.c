@@ -308,7 +308,7 @@ mta_resolved(struct dns_route *res, void *arg)
 		char diag[REMOTE_DIAG_MAX + 1];
 		bool perm = res->status == DNS_PERM;
 
-		snprintf(diag, sizeof(diag), "%s: %s", rt->smarthost ?
+		snprintf(diag, sizeof(diag), "%.255s: %.255s", rt->smarthost ?
 		    rt->cfg->env.conf->smarthost : j->domain, res->error);
 		for (i = 0; i < j->nrcpts; i++)
 			if (!j->rcpts[i].done)

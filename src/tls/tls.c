@@ -270,6 +270,9 @@ tls_client_prepare(SSL *ssl, const char *host)
 		return -1;
 	X509_VERIFY_PARAM_set_hostflags(vp,
 	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	/* An address literal (a smarthost by address) matches IP SANs. */
+	if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1)
+		return 0;
 	return X509_VERIFY_PARAM_set1_host(vp, host, 0) == 1 ? 0 : -1;
 }
 

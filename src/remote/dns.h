@@ -219,8 +219,10 @@ struct dns_lookup;
 
 /*
  * Asks for qtype records (DNS_RDATA_TYPE_*) of name. Returns the handle;
- * cb always follows later (an invalid name gives DNS_PERM with nrr 0, a
- * resolver failure DNS_TEMP).
+ * cb always follows later (a name that is not a host name, or is an IP
+ * address, gives DNS_PERM "invalid domain name" with nrr 0 and no
+ * question asked; a resolver failure DNS_TEMP). Callbacks may start and
+ * cancel other lookups, but must not call dns_free().
  */
 struct dns_lookup *dns_lookup(
     struct dns *d, const char *name, int qtype, dns_answer_cb cb, void *arg);

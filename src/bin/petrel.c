@@ -3,7 +3,8 @@
  * `petrel check-config` validates a configuration, `petrel version` says
  * which build this is, `petrel user` edits the accounts file (cmd_user.c),
  * `petrel queue ...` and `petrel reload` ask the running server
- * (cmd_queue.c), `petrel sendmail` submits a message on this host (also
+ * (cmd_queue.c), `petrel resolve` shows the outbound route to a domain
+ * (cmd_resolve.c), `petrel sendmail` submits a message on this host (also
  * run as "sendmail" through a symlink; cmd_sendmail.c). `petrel __child`
  * is how the parent starts its unprivileged processes (not for people).
  */
@@ -19,6 +20,7 @@
 #include <event2/event.h>
 
 #include "bin/cmd_queue.h"
+#include "bin/cmd_resolve.h"
 #include "bin/cmd_sendmail.h"
 #include "bin/cmd_user.h"
 #include "bin/proc.h"
@@ -33,6 +35,7 @@ usage(void)
 	    "       petrel queue list|flush [--config FILE]\n"
 	    "       petrel queue show|delete|hold|release ID [--config FILE]\n"
 	    "       petrel reload [--config FILE]\n"
+	    "       petrel resolve [--host] DOMAIN [--config FILE]\n"
 	    "       petrel user add [--config FILE] ADDRESS [--address EXTRA]..."
 	    " [--no-password]\n"
 	    "       petrel user passwd|del [--config FILE] ADDRESS\n"
@@ -191,6 +194,8 @@ main(int argc, char **argv)
 		return cmd_queue_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "reload") == 0)
 		return cmd_reload_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "resolve") == 0)
+		return cmd_resolve_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "user") == 0)
 		return cmd_user_main(argc - 2, argv + 2);
 	for (i = 2; i < argc; i++) {

@@ -471,9 +471,9 @@ class Petrel:
         return False
 
     def wait_children(self, timeout=60.0):
-        """Waits until the smtp, queue and local children run and catch
+        """Waits until the queue, local, remote and smtp children run and catch
         SIGTERM, so a stop right after start-up is an orderly one."""
-        for name in ("queue", "local", "smtp"):
+        for name in ("queue", "local", "remote", "smtp"):
             wait_until(lambda: self.child_catches(name), max(timeout, 5),
                        what="the %s child to be up" % name)
 
@@ -588,7 +588,7 @@ class Petrel:
 
     def lsan_chroot_noise(self, lines):
         """Lines explained by LeakSanitizer being unable to run in the
-        chrooted smtp and auth children (it needs /proc/PID/task, and the
+        chrooted smtp, auth and remote children (it needs /proc/PID/task, and the
         chroot has no /proc): the child then exits with status 1 at
         shutdown. Those
         lines are tolerated unless PETREL_TEST_STRICT_LSAN=1; see
@@ -597,7 +597,7 @@ class Petrel:
             return set()
         text = "\n".join(lines)
         chrooted = dict((pid, name) for name, pid in re.findall(
-            r"started (smtp|auth) pid=(\d+)", text))
+            r"started (smtp|auth|remote) pid=(\d+)", text))
         noise = set()
         for pid, name in chrooted.items():
             if not re.search(r"==\d+==Can't open /proc/%s/task for reading"

@@ -121,6 +121,7 @@ See tests/integration/README.md for an example outbound test.
 import base64
 import contextlib
 import hashlib
+import itertools
 import os
 import pwd
 import random
@@ -895,3 +896,1044 @@ class SilentDns:
         self._t.join(5)
         for s in [self.udp, self.tcp] + self._conns:
             s.close()
+
+
+# --------------------------------------------------------------------------
+# SmtpPeer: a scriptable receiving SMTP server
+# --------------------------------------------------------------------------
+
+class Act:
+    """A scripted action for SmtpPeer.on(); see the constructors below."""
+
+    def __init__(self, kind, reply=None, data=b"", size=0):
+        self.kind, self.reply, self.data, self.size = kind, reply, data, size
+
+    def __repr__(self):
+        return "Act(%s, %r)" % (self.kind, self.reply)
+
+
+def close():
+    """Drop the connection without a reply."""
+    return Act("close")
+
+
+def reply_close(reply):
+    """Send reply, then close (e.g. "421 4.3.2 shutting down")."""
+    return Act("reply_close", reply)
+
+
+def endless(limit=10 * 1024 * 1024):
+    """"250-xxx" continuation lines that never end, up to limit bytes; then
+    the connection is closed."""
+    return Act("endless", size=limit)
+
+
+def long_line(size=1024 * 1024):
+    """One reply line "250 xxx...x\\r\\n" of size bytes; the session goes
+    on."""
+    return Act("long_line", size=size)
+
+
+def garbage(size=64 * 1024):
+    """size random bytes instead of a reply, then close."""
+    return Act("garbage", size=size)
+
+
+def stall():
+    """Never answer: read and discard until the client closes, the peer
+    stops or stall_max seconds pass."""
+    return Act("stall")
+
+
+def inject(reply, data):
+    """reply followed by data in the same write (for STARTTLS: the bytes
+    reach the client before the TLS handshake and must be discarded)."""
+    return Act("inject", reply, data=data)
+
+
+def by_address(table, default=None):
+    """A RCPT (or MAIL) hook: the reply for the address in the command,
+    looked up case-insensitively in table, else default (None = normal)."""
+    low = {k.lower(): v for k, v in table.items()}
+
+    def hook(session, arg):
+        m = PATH_RE.match(arg)
+        addr = m.group(2).lower() if m else ""
+        return low.get(addr, default)
+    return hook
+
+
+PATH_RE = re.compile(r"^(FROM|TO):\s*<([^>]*)>\s*(.*)$", re.I | re.S)
+
+
+def _params(s):
+    out = {}
+    for p in s.split():
+        k, _, v = p.partition("=")
+        out[k.upper()] = v if _ else None
+    return out
+
+
+class Rcpt:
+    def __init__(self, line, address, params):
+        self.line, self.address, self.params = line, address, params
+        self.reply = None
+
+    @property
+    def accepted(self):
+        return self.reply is not None and self.reply.startswith("2")
+
+    def __repr__(self):
+        return "Rcpt(%r, %r)" % (self.address, self.reply)
+
+
+class Transaction:
+    def __init__(self, session, line, mail_from, params):
+        self.session = session
+        self.mail = line
+        self.mail_from = mail_from
+        self.mail_params = params
+        self.rcpts = []
+        self.raw = b""             # DATA: bytes up to the final dot line
+        self.data = b""            # the message (dot-unstuffed / BDAT)
+        self.bdat = False
+        self.chunks = []           # BDAT chunk sizes
+        self.reply = None          # final reply after the data
+
+    @property
+    def accepted(self):
+        return self.reply is not None and self.reply.startswith("2")
+
+    @property
+    def recipients(self):
+        """Addresses of the accepted recipients."""
+        return [r.address for r in self.rcpts if r.accepted]
+
+    def __repr__(self):
+        return "Transaction(%r -> %r, %d bytes, %r)" % (
+            self.mail_from, [r.address for r in self.rcpts], len(self.data),
+            self.reply)
+
+
+class Session:
+    def __init__(self, peer, client):
+        self.peer = peer
+        self.client = client       # (ip, port) of the client
+        self.ehlo = None           # the last EHLO/HELO argument
+        self.ehlos = []            # every EHLO/HELO line
+        self.tls = False
+        self.tls_version = None    # e.g. "TLSv1.3"
+        self.tls_cipher = None
+        self.tls_error = None
+        self.sni = None            # server name the client asked for
+        self.starttls_pipelined = b""  # client bytes after STARTTLS
+        self.auth_mechanism = None
+        self.auth_user = None
+        self.auth_password = None
+        self.auth_ok = False
+        self.commands = []         # every command line (str, no CRLF)
+        self.replies = []          # every reply sent (str)
+        self.transactions = []
+        self.quit = False
+        self.ended = threading.Event()
+        self.txn = None
+        self._sock = None
+        self._buf = bytearray()
+
+    def __repr__(self):
+        return "Session(%s:%d ehlo=%r tls=%s txns=%d)" % (
+            self.client[0], self.client[1], self.ehlo, self.tls_version,
+            len(self.transactions))
+
+
+_queue_ids = itertools.count(1)
+
+
+class _Closed(Exception):
+    pass
+
+
+class SmtpPeer:
+    """A receiving SMTP server on addr:port; see the module docstring."""
+
+    DEFAULT_EXTENSIONS = ["PIPELINING", "SIZE {size}", "8BITMIME",
+                          "SMTPUTF8", "DSN", "ENHANCEDSTATUSCODES",
+                          "CHUNKING"]
+
+    def __init__(self, addr, port, name="peer.test", extensions=None,
+                 cert=None, key=None, implicit_tls=False, auth=None,
+                 require_auth=False, size=10485760, idle_timeout=60.0,
+                 stall_max=300.0, max_data=64 * 1024 * 1024, start=True):
+        self.addr, self.port, self.name = addr, port, name
+        self.extensions = list(self.DEFAULT_EXTENSIONS if extensions is None
+                               else extensions)
+        self.cert, self.key = cert, key
+        self.implicit_tls = implicit_tls
+        self.auth = dict(auth or {})
+        self.require_auth = require_auth
+        self.size = size
+        self.idle_timeout = idle_timeout
+        self.stall_max = stall_max
+        self.max_data = max_data
+        self.hooks = {}
+        self.sessions = []
+        self.messages = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._threads = []
+        self._lsock = None
+        self._accept_thread = None
+        self._ctx = None
+        if cert:
+            self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._ctx.load_cert_chain(cert, key)
+            self._ctx.sni_callback = self._sni
+        if implicit_tls and not cert:
+            raise ValueError("implicit_tls needs cert and key")
+        if start:
+            self.start()
+
+    # ---- control ---------------------------------------------------------
+
+    def start(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.addr, self.port))
+        s.listen(128)
+        s.settimeout(0.2)
+        self._lsock = s
+        self._stop.clear()
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name="smtppeer-%s" % self.addr,
+            daemon=True)
+        self._accept_thread.start()
+        return self
+
+    def stop(self):
+        """Closes the listener and every session; joins the threads."""
+        self._stop.set()
+        if self._accept_thread:
+            self._accept_thread.join(5)
+            self._accept_thread = None
+        if self._lsock:
+            self._lsock.close()
+            self._lsock = None
+        with self._cond:
+            sessions = list(self.sessions)
+        for sess in sessions:
+            s = sess._sock
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(s, socket.SHUT_RDWR)
+        for t in list(self._threads):
+            t.join(5)
+        self._threads = []
+
+    def on(self, stage, action):
+        """Scripts the reply for stage (see module docstring); None
+        removes the hook."""
+        if action is None:
+            self.hooks.pop(stage, None)
+        else:
+            self.hooks[stage] = action
+        return self
+
+    def clear_hooks(self):
+        self.hooks = {}
+
+    def reset(self):
+        """Forgets the recorded sessions and messages (not the hooks)."""
+        with self._cond:
+            self.sessions = []
+            self.messages = []
+
+    def wait_for_messages(self, n, timeout=WAIT):
+        """Waits until n transactions were accepted; returns messages."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.messages) >= n,
+                                       timeout):
+                raise AssertionError(
+                    "%s:%d: %d of %d messages after %.0f s; sessions: %r" % (
+                        self.addr, self.port, len(self.messages), n, timeout,
+                        self.sessions))
+            return list(self.messages)
+
+    def wait_for_sessions(self, n, timeout=WAIT, ended=True):
+        """Waits until n sessions were opened (and, by default, ended)."""
+        def ok():
+            return len(self.sessions) >= n and (not ended or all(
+                s.ended.is_set() for s in self.sessions[:n]))
+        with self._cond:
+            if not self._cond.wait_for(ok, timeout):
+                raise AssertionError("%s:%d: %d sessions, wanted %d" % (
+                    self.addr, self.port, len(self.sessions), n))
+            return list(self.sessions)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+    # ---- plumbing --------------------------------------------------------
+
+    @staticmethod
+    def _sni(sslsock, name, ctx):
+        with contextlib.suppress(AttributeError):
+            sslsock.netlab_sni = name
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            try:
+                c, a = self._lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            t = threading.Thread(target=self._serve, args=(c, a),
+                                 daemon=True)
+            self._threads = [x for x in self._threads if x.is_alive()]
+            self._threads.append(t)
+            t.start()
+
+    def _notify(self):
+        with self._cond:
+            self._cond.notify_all()
+
+    def _send(self, sess, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        try:
+            sess._sock.sendall(data)
+        except OSError:
+            raise _Closed()
+
+    def _recv(self, sess):
+        if self._stop.is_set():
+            raise _Closed()
+        try:
+            d = sess._sock.recv(65536)
+        except (OSError, ssl.SSLError):
+            raise _Closed()
+        if not d:
+            raise _Closed()
+        sess._buf += d
+
+    def _read_line(self, sess, maxlen=65536):
+        """One line including its LF (a longer line is cut at maxlen)."""
+        while True:
+            i = sess._buf.find(b"\n")
+            if i >= 0 or len(sess._buf) >= maxlen:
+                n = i + 1 if i >= 0 else maxlen
+                line = bytes(sess._buf[:n])
+                del sess._buf[:n]
+                return line
+            self._recv(sess)
+
+    def _read_exact(self, sess, n, keep):
+        """Reads n bytes; returns at most keep of them."""
+        out = bytearray()
+        while n > 0:
+            if not sess._buf:
+                self._recv(sess)
+            k = min(n, len(sess._buf))
+            if len(out) < keep:
+                out += sess._buf[:min(k, keep - len(out))]
+            del sess._buf[:k]
+            n -= k
+        return bytes(out)
+
+    @staticmethod
+    def _format(reply):
+        lines = reply.replace("\r\n", "\n").rstrip("\n").split("\n")
+        return "".join(ln + "\r\n" for ln in lines)
+
+    def _respond(self, sess, stage, arg, default):
+        """Sends the scripted or the default reply for stage; returns the
+        reply text (the first line) or raises _Closed."""
+        act = self.hooks.get(stage)
+        if callable(act) and not isinstance(act, Act):
+            act = act(sess, arg)
+        if act is None:
+            act = default
+        if isinstance(act, str):
+            text = self._format(act)
+            sess.replies.append(text)
+            self._send(sess, text)
+            return act
+        return self._act(sess, act)
+
+    def _act(self, sess, act):
+        sess.replies.append(repr(act))
+        k = act.kind
+        if k == "close":
+            raise _Closed()
+        if k == "reply_close":
+            self._send(sess, self._format(act.reply))
+            raise _Closed()
+        if k == "inject":
+            self._send(sess, self._format(act.reply).encode() + act.data)
+            return act.reply
+        if k == "long_line":
+            self._send(sess, b"250 " + b"x" * max(0, act.size - 6) +
+                       b"\r\n")
+            return "250 long line"
+        if k == "endless":
+            chunk = b"250-" + b"x" * 72 + b"\r\n"
+            block = chunk * (65536 // len(chunk))
+            sent = 0
+            while sent < act.size and not self._stop.is_set():
+                self._send(sess, block)
+                sent += len(block)
+            raise _Closed()
+        if k == "garbage":
+            rnd = random.Random(1)
+            self._send(sess, rnd.randbytes(act.size))
+            raise _Closed()
+        if k == "stall":
+            deadline = time.monotonic() + self.stall_max
+            sess._sock.settimeout(0.2)
+            while time.monotonic() < deadline and not self._stop.is_set():
+                try:
+                    if not sess._sock.recv(65536):
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            raise _Closed()
+        raise ValueError("unknown act %r" % k)
+
+    def _start_tls(self, sess):
+        raw = sess._sock
+        raw.settimeout(min(self.idle_timeout, 30.0))
+        try:
+            s = self._ctx.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError) as e:
+            sess.tls_error = str(e)
+            raise _Closed()
+        s.settimeout(self.idle_timeout)
+        sess._sock = s
+        sess.tls = True
+        sess.tls_version = s.version()
+        sess.tls_cipher = s.cipher()[0] if s.cipher() else None
+        sess.sni = getattr(s, "netlab_sni", None)
+
+    def _ehlo_lines(self, sess):
+        exts = [e.format(size=self.size) for e in self.extensions]
+        names = [e.split()[0].upper() for e in exts]
+        if self._ctx and not sess.tls and "STARTTLS" not in names:
+            exts.append("STARTTLS")
+        if sess.tls:
+            exts = [e for e in exts if e.upper() != "STARTTLS"]
+        if self.auth and "AUTH" not in names and (sess.tls or not
+                                                  self._ctx):
+            exts.append("AUTH PLAIN LOGIN")
+        lines = [self.name] + exts
+        return "\n".join("250%s%s" % ("-" if i < len(lines) - 1 else " ",
+                                      ln) for i, ln in enumerate(lines))
+
+    # ---- the SMTP session ------------------------------------------------
+
+    def _serve(self, conn, client):
+        sess = Session(self, client)
+        sess._sock = conn
+        conn.settimeout(self.idle_timeout)
+        with self._cond:
+            self.sessions.append(sess)
+        try:
+            if self.implicit_tls:
+                self._start_tls(sess)
+            self._respond(sess, "connect", None,
+                          "220 %s ESMTP netlab" % self.name)
+            while not self._stop.is_set():
+                line = self._read_line(sess)
+                text = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+                sess.commands.append(text)
+                if not line.endswith(b"\n"):
+                    self._respond(sess, "toolong", text,
+                                  "500 5.5.2 line too long")
+                    continue
+                verb, _, arg = text.partition(" ")
+                if not self._command(sess, verb.upper(), arg.strip(), text):
+                    break
+        except _Closed:
+            pass
+        except Exception as e:      # a bug here must not hang the test
+            sess.replies.append("netlab internal error: %r" % e)
+        finally:
+            with contextlib.suppress(OSError):
+                sess._sock.close()
+            sess.ended.set()
+            self._notify()
+
+    def _command(self, sess, verb, arg, line):
+        """Handles one command; False ends the session."""
+        if verb in ("EHLO", "HELO"):
+            sess.ehlo = arg
+            sess.ehlos.append(line)
+            sess.txn = None
+            if verb == "EHLO":
+                self._respond(sess, "ehlo", arg, self._ehlo_lines(sess))
+            else:
+                self._respond(sess, "helo", arg, "250 %s" % self.name)
+        elif verb == "STARTTLS":
+            if not self._ctx or sess.tls:
+                self._respond(sess, "starttls", arg,
+                              "502 5.5.1 STARTTLS not available")
+                return True
+            r = self._respond(sess, "starttls", arg,
+                              "220 2.0.0 Ready to start TLS")
+            if r.startswith("220"):
+                sess.starttls_pipelined = bytes(sess._buf)
+                sess._buf = bytearray()
+                self._start_tls(sess)
+                sess.ehlo = None
+                sess.txn = None
+        elif verb == "AUTH":
+            self._auth(sess, arg)
+        elif verb == "MAIL":
+            self._mail(sess, arg, line)
+        elif verb == "RCPT":
+            self._rcpt(sess, arg, line)
+        elif verb == "DATA":
+            self._data(sess, arg)
+        elif verb == "BDAT":
+            self._bdat(sess, arg)
+        elif verb == "RSET":
+            sess.txn = None
+            self._respond(sess, "rset", arg, "250 2.0.0 Ok")
+        elif verb == "NOOP":
+            self._respond(sess, "noop", arg, "250 2.0.0 Ok")
+        elif verb == "QUIT":
+            sess.quit = True
+            self._respond(sess, "quit", arg, "221 2.0.0 Bye")
+            return False
+        elif verb in ("VRFY", "EXPN", "HELP"):
+            self._respond(sess, verb.lower(), arg,
+                          "502 5.5.1 not implemented")
+        else:
+            self._respond(sess, "unknown", line,
+                          "500 5.5.2 unknown command")
+        return True
+
+    def _auth(self, sess, arg):
+        mech, _, initial = arg.partition(" ")
+        mech = mech.upper()
+        if not self.auth or (self._ctx and not sess.tls):
+            self._respond(sess, "auth", arg, "503 5.5.1 AUTH not available")
+            return
+        if sess.auth_ok:
+            self._respond(sess, "auth", arg, "503 5.5.1 already authenticated")
+            return
+
+        def ask(prompt):
+            self._send(sess, "334 %s\r\n" % prompt)
+            ln = self._read_line(sess).rstrip(b"\r\n").decode("ascii",
+                                                              "replace")
+            sess.commands.append(ln)
+            if ln == "*":
+                return None
+            return base64.b64decode(ln, validate=False)
+        try:
+            if mech == "PLAIN":
+                raw = (base64.b64decode(initial) if initial and initial != "="
+                       else ask(""))
+                if raw is None:
+                    self._send(sess, "501 5.7.0 cancelled\r\n")
+                    return
+                _, user, pw = raw.split(b"\0", 2)
+            elif mech == "LOGIN":
+                user = (base64.b64decode(initial) if initial else
+                        ask("VXNlcm5hbWU6"))
+                pw = None if user is None else ask("UGFzc3dvcmQ6")
+                if pw is None:
+                    self._send(sess, "501 5.7.0 cancelled\r\n")
+                    return
+            else:
+                self._respond(sess, "auth", arg,
+                              "504 5.5.4 mechanism not supported")
+                return
+        except (ValueError, base64.binascii.Error):
+            self._respond(sess, "auth", arg, "501 5.5.2 bad base64")
+            return
+        sess.auth_mechanism = mech
+        sess.auth_user = user.decode("utf-8", "replace")
+        sess.auth_password = pw.decode("utf-8", "replace")
+        ok = self.auth.get(sess.auth_user) == sess.auth_password
+        r = self._respond(sess, "auth", arg,
+                          "235 2.7.0 Authentication successful" if ok else
+                          "535 5.7.8 Authentication credentials invalid")
+        sess.auth_ok = r.startswith("235")
+
+    def _mail(self, sess, arg, line):
+        m = PATH_RE.match(arg)
+        if sess.ehlo is None:
+            self._respond(sess, "mail", arg, "503 5.5.1 EHLO first")
+            return
+        if sess.txn is not None:
+            self._respond(sess, "mail", arg, "503 5.5.1 nested MAIL")
+            return
+        if not m or m.group(1).upper() != "FROM":
+            self._respond(sess, "mail", arg, "501 5.5.4 syntax: MAIL FROM:<>")
+            return
+        params = _params(m.group(3))
+        default = "250 2.1.0 Ok"
+        if self.require_auth and not sess.auth_ok:
+            default = "530 5.7.0 authentication required"
+        elif params.get("SIZE") and params["SIZE"].isdigit() and \
+                int(params["SIZE"]) > self.size:
+            default = "552 5.3.4 message too big"
+        txn = Transaction(sess, line, m.group(2), params)
+        r = self._respond(sess, "mail", arg, default)
+        txn.reply = None
+        if r.startswith("2"):
+            sess.txn = txn
+            sess.transactions.append(txn)
+
+    def _rcpt(self, sess, arg, line):
+        m = PATH_RE.match(arg)
+        if sess.txn is None:
+            self._respond(sess, "rcpt", arg, "503 5.5.1 MAIL first")
+            return
+        if not m or m.group(1).upper() != "TO":
+            self._respond(sess, "rcpt", arg, "501 5.5.4 syntax: RCPT TO:<>")
+            return
+        rc = Rcpt(line, m.group(2), _params(m.group(3)))
+        sess.txn.rcpts.append(rc)
+        rc.reply = self._respond(sess, "rcpt", arg, "250 2.1.5 Ok")
+
+    def _finish(self, sess, txn):
+        """The final reply for a transaction whose data was read."""
+        if txn is None:
+            return
+        txn.reply = self._respond(sess, "dot", txn,
+                                  "250 2.0.0 Ok: queued as N%d" %
+                                  next(_queue_ids))
+        sess.txn = None
+        if txn.accepted:
+            with self._cond:
+                self.messages.append(txn)
+                self._cond.notify_all()
+
+    def _data(self, sess, arg):
+        txn = sess.txn
+        if txn is None:
+            self._respond(sess, "data", arg, "503 5.5.1 MAIL first")
+            return
+        if not txn.recipients:
+            self._respond(sess, "data", arg, "554 5.5.1 no valid recipients")
+            return
+        if txn.bdat:
+            self._respond(sess, "data", arg, "503 5.5.1 BDAT in progress")
+            return
+        r = self._respond(sess, "data", arg,
+                          "354 End data with <CR><LF>.<CR><LF>")
+        if not r.startswith("354"):
+            return
+        raw, data, total = bytearray(), bytearray(), 0
+        while True:
+            ln = self._read_line(sess, maxlen=1 << 20)
+            if ln == b".\r\n":
+                break
+            total += len(ln)
+            if total <= self.max_data:
+                raw += ln
+                data += ln[1:] if ln.startswith(b".") else ln
+        txn.raw, txn.data = bytes(raw), bytes(data)
+        self._finish(sess, txn)
+
+    def _bdat(self, sess, arg):
+        f = arg.split()
+        if not f or not f[0].isdigit() or len(f) > 2 or (
+                len(f) == 2 and f[1].upper() != "LAST"):
+            self._respond(sess, "bdat", arg, "501 5.5.4 syntax: BDAT n [LAST]")
+            return
+        n, last = int(f[0]), len(f) == 2
+        txn = sess.txn
+        chunk = self._read_exact(sess, n, self.max_data)
+        if txn is None or not txn.recipients:
+            self._respond(sess, "bdat", arg, "503 5.5.1 no valid recipients"
+                          if txn else "503 5.5.1 MAIL first")
+            return
+        txn.bdat = True
+        txn.chunks.append(n)
+        txn.raw += chunk
+        txn.data = txn.raw
+        if last:
+            self._finish(sess, txn)
+        else:
+            self._respond(sess, "bdat", arg, "250 2.0.0 %d octets received"
+                          % n)
+
+
+# --------------------------------------------------------------------------
+# PostfixPeer: a private Postfix instance as the receiving MTA
+# --------------------------------------------------------------------------
+
+def _proc_children():
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def _tree(root):
+    """root and all its descendants."""
+    kids, out, todo = _proc_children(), [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("State:"):
+                    return "Z" not in line
+    except OSError:
+        return False
+    return False
+
+
+class PostfixPeer:
+    """A private Postfix (see the module docstring). Needs root."""
+
+    SERVICES = [
+        ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
+        ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
+        ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
+        ("tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"),
+        ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
+        ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
+        ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
+        ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
+        ("verify", "unix", "-", "-", "n", "-", "1", "verify"),
+        ("flush", "unix", "n", "-", "n", "1000?", "0", "flush"),
+        ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
+        ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
+        ("error", "unix", "-", "-", "n", "-", "-", "error"),
+        ("retry", "unix", "-", "-", "n", "-", "-", "error"),
+        ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
+        ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
+        ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
+        ("local", "unix", "-", "n", "n", "-", "-", "local"),
+        ("virtual", "unix", "-", "n", "n", "-", "-", "virtual"),
+        ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
+        ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
+        ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
+    ]
+
+    def __init__(self, workdir, addr, port, domain, users=None, cert=None,
+                 key=None, hostname=None, extra_main_cf=(), start=True):
+        self.addr, self.port = addr, port
+        self.domain = domain.lower().rstrip(".")
+        self.users = users
+        self.cert, self.key = cert, key
+        self.hostname = hostname or "postfix-%s.test" % addr.replace(".", "-")
+        self.base = os.path.join(workdir, "postfix-%s-%d" % (addr, port))
+        self.etc = os.path.join(self.base, "etc")
+        self.queue = os.path.join(self.base, "queue")
+        self.mail = os.path.join(self.base, "mail")
+        self.master = None
+        self.extra_main_cf = list(extra_main_cf)
+        self._configure()
+        if start:
+            self.start()
+
+    def _configure(self):
+        b = self.base
+        for d in (self.etc, self.queue, os.path.join(b, "data"),
+                  os.path.join(self.mail, self.domain)):
+            os.makedirs(d, exist_ok=True)
+        for d in (workdir_parent for workdir_parent in
+                  (os.path.dirname(b), b)):
+            os.chmod(d, 0o755)
+        try:
+            pw = pwd.getpwnam("nobody")
+        except KeyError:
+            pw = pwd.getpwnam("postfix")
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        pf = pwd.getpwnam("postfix")
+        os.chown(os.path.join(b, "data"), pf.pw_uid, pf.pw_gid)
+        for d in (self.mail, os.path.join(self.mail, self.domain)):
+            os.chown(d, self.uid, self.gid)
+        with open(os.path.join(self.etc, "vmailbox"), "w") as f:
+            if self.users is None:
+                f.write("@%s %s/catchall/\n" % (self.domain, self.domain))
+            for u in self.users or ():
+                lp = u.split("@")[0]
+                f.write("%s@%s %s/%s/\n" % (lp, self.domain, self.domain, lp))
+        tls = ""
+        if self.cert:
+            tls = ("smtpd_tls_security_level = may\n"
+                   "smtpd_tls_cert_file = %s\nsmtpd_tls_key_file = %s\n"
+                   "smtpd_tls_loglevel = 1\n"
+                   "smtpd_tls_received_header = yes\n" % (self.cert,
+                                                          self.key))
+        main_cf = """\
+compatibility_level = 3.6
+queue_directory = {q}
+data_directory = {b}/data
+meta_directory = /etc/postfix
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = {h}
+mydomain = netlab.test
+myorigin = $mydomain
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+alias_maps =
+alias_database =
+local_recipient_maps =
+relay_domains =
+virtual_mailbox_domains = {d}
+virtual_mailbox_base = {m}
+virtual_mailbox_maps = texthash:{e}/vmailbox
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+virtual_minimum_uid = 1
+maillog_file = {b}/maillog
+maillog_file_prefixes = {b}
+biff = no
+{tls}""".format(q=self.queue, b=b, m=self.mail, e=self.etc, uid=self.uid,
+                gid=self.gid, h=self.hostname, d=self.domain, tls=tls)
+        main_cf += "".join(ln + "\n" for ln in self.extra_main_cf)
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write(main_cf)
+        services = [("%s:%d" % (self.addr, self.port), "inet", "n", "-",
+                     "n", "-", "-", "smtpd")] + self.SERVICES
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            for s in services:
+                f.write("%-20s %-10s %s\n" % (s[0], s[1], "  ".join(s[2:])))
+
+    def _postfix(self, *args, timeout=60):
+        cmd = ["postfix", "-c", self.etc] + list(args)
+        # Postfix reports to syslog when stderr is not a terminal: give it
+        # one when script(1) is there.
+        if shutil.which("script"):
+            cmd = ["script", "-qec", " ".join(cmd), "/dev/null"]
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout)
+        return r.returncode, r.stdout.decode("utf-8", "replace")
+
+    def _master_pid(self):
+        try:
+            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+                pid = int(f.read().split()[0])
+            return pid if _alive(pid) else 0
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def start(self):
+        rc, out = self._postfix("start")
+        if rc != 0:
+            raise NetlabError("postfix start failed (%d): %s\n%s" % (
+                rc, out.strip(), self.maillog()))
+        self.master = wait_for(self._master_pid, WAIT, what="postfix master")
+
+        def greets():
+            try:
+                with socket.create_connection((self.addr, self.port),
+                                              timeout=2) as s:
+                    return s.recv(512).startswith(b"220")
+            except OSError:
+                return False
+        wait_for(greets, WAIT, 0.1, "postfix to greet on %s:%d" % (
+            self.addr, self.port))
+        return self
+
+    def stop(self):
+        """postfix stop, then SIGKILL whatever of its process tree is left."""
+        if not self.master:
+            return
+        pids = _tree(self.master)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._postfix("stop", timeout=30)
+        with contextlib.suppress(NetlabError):
+            wait_for(lambda: not _alive(self.master), 20, 0.1,
+                     "postfix master to exit")
+        for p in set(pids + _tree(self.master)):
+            if _alive(p):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, signal.SIGKILL)
+        self.master = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+    def maildir_files(self):
+        """Paths of the delivered messages (every Maildir's new/ and
+        cur/)."""
+        out = []
+        for dirpath, _, files in os.walk(self.mail):
+            if os.path.basename(dirpath) in ("new", "cur"):
+                out += [os.path.join(dirpath, f) for f in files]
+        return sorted(out)
+
+    def wait_for_maildir(self, n, timeout=WAIT):
+        """Waits until n messages were delivered; returns their paths."""
+        try:
+            return wait_for(lambda: len(self.maildir_files()) >= n and
+                            self.maildir_files(), timeout, 0.1,
+                            "%d messages in %s" % (n, self.mail))
+        except NetlabError as e:
+            raise AssertionError("%s\n%s" % (e, self.maillog()[-3000:]))
+
+    def maillog(self):
+        try:
+            with open(os.path.join(self.base, "maillog"),
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on addr:port: accepts and discards everything,
+    fast (for benchmarks). Equivalent shell command:
+        smtp-sink -c -u nobody ADDR:PORT 1000
+    (-c: count sessions and messages on stdout; 1000: backlog)."""
+
+    def __init__(self, addr, port, backlog=1000, args=(), start=True):
+        self.addr, self.port = addr, port
+        self.cmd = ["smtp-sink", "-u", "nobody"] + list(args) + [
+            "%s:%d" % (addr, port), str(backlog)]
+        self.proc = None
+        if start:
+            self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+        def greets():
+            try:
+                with socket.create_connection((self.addr, self.port),
+                                              timeout=1) as s:
+                    return s.recv(512).startswith(b"220")
+            except OSError:
+                return False
+        wait_for(greets, 10, 0.05, "smtp-sink")
+        return self
+
+    def stop(self):
+        _stop_popen(self.proc)
+        self.proc = None
+
+
+# --------------------------------------------------------------------------
+# pytest fixtures (import them into a test module: `from netlab import *`)
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def netlab_dir():
+    """A session tmp dir (0755: unprivileged daemons traverse it); removed
+    at the end unless NETLAB_KEEP=1."""
+    d = tempfile.mkdtemp(prefix="netlab-")
+    os.chmod(d, 0o755)
+    yield d
+    if os.environ.get("NETLAB_KEEP") != "1":
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def netlab_port():
+    """One TCP port free on every ADDRS address (petrel's remote-port)."""
+    return smtp_port()
+
+
+@pytest.fixture(scope="session")
+def netlab_dns(netlab_dir):
+    if not shutil.which("nsd") or not shutil.which("ldns-signzone"):
+        pytest.skip("nsd or ldnsutils not installed (tools/deps.sh)")
+    dns = DnsServer(netlab_dir)
+    dns.start()
+    yield dns
+    dns.stop()
+
+
+@pytest.fixture
+def dns(netlab_dns):
+    """The session's DnsServer, reset to a bare test. zone and running."""
+    netlab_dns.reset(apply=False)
+    if netlab_dns.running:
+        netlab_dns.apply()
+    else:
+        netlab_dns.start()
+    return netlab_dns
+
+
+@pytest.fixture(scope="session")
+def test_ca(netlab_dir):
+    return TestCA(netlab_dir)
+
+
+@pytest.fixture
+def smtp_peer(netlab_port):
+    """Factory: smtp_peer(addr, **SmtpPeer options) -> a started SmtpPeer
+    on the session port (port=N overrides); all stopped after the test."""
+    peers = []
+
+    def make(addr, **kw):
+        port = kw.pop("port", netlab_port)
+        p = SmtpPeer(addr, port, **kw)
+        peers.append(p)
+        return p
+    yield make
+    for p in peers:
+        p.stop()
+
+
+@pytest.fixture
+def postfix_peer(netlab_dir, netlab_port):
+    """Factory: postfix_peer(addr, domain, **PostfixPeer options) -> a
+    started PostfixPeer on the session port; all stopped after the test."""
+    if os.geteuid() != 0 or not shutil.which("postfix"):
+        pytest.skip("a private Postfix needs root and the postfix package")
+    peers = []
+
+    def make(addr, domain, **kw):
+        port = kw.pop("port", netlab_port)
+        p = PostfixPeer(netlab_dir, addr, port, domain, start=False, **kw)
+        peers.append(p)
+        return p.start()
+    yield make
+    for p in peers:
+        p.stop()
+
+
+__all__ = [
+    "ADDRS", "DNS_ADDR", "DNS_DEAD_ADDR", "INFRA_MAX_RTT", "NetlabError",
+    "DnsServer", "SilentDns", "dns_query", "TestCA", "SmtpPeer", "Session",
+    "Transaction", "Rcpt", "Act", "close", "reply_close", "endless",
+    "long_line", "garbage", "stall", "inject", "by_address", "PostfixPeer",
+    "SmtpSink", "smtp_port", "free_port", "wait_for",
+    "netlab_dir", "netlab_port", "netlab_dns", "dns", "test_ca",
+    "smtp_peer", "postfix_peer",
+]

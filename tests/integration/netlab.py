@@ -565,10 +565,11 @@ class DnsServer:
 
     def mx(self, domain, *hosts):
         """hosts: "mx.x.test" (preference 10) or (pref, "mx.x.test");
-        "." alone makes a null MX (RFC 7505)."""
+        "." alone makes a null MX "0 ." (RFC 7505)."""
         with self.batch():
             for h in hosts:
-                pref, h = (h if isinstance(h, tuple) else (10, h))
+                pref, h = (h if isinstance(h, tuple) else
+                           (0 if h == "." else 10, h))
                 self.add(domain, "MX", "%d %s" % (
                     pref, "." if h == "." else fqdn(h)))
 

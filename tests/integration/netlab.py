@@ -61,9 +61,12 @@ SmtpPeer(addr, port, name="peer.test", extensions=None, cert=None, key=None,
     Replies are scripted with peer.on(STAGE, ACTION), STAGE one of connect
     (the greeting), ehlo, helo, starttls, auth, mail, rcpt, data (the 354),
     dot (the final reply after DATA or the last BDAT), bdat (each non-last
-    BDAT chunk), rset, noop, quit. ACTION is a reply string ("450 4.2.0 try
-    later"; "\n" separates lines of a multi-line reply), an Act, or a
-    callable(session, arg) returning either (None = default behaviour).
+    BDAT chunk), rset, noop, quit, vrfy, expn, help, unknown, toolong.
+    ACTION is a reply string ("450 4.2.0 try later"; "\n" separates the
+    lines of a multi-line reply, each written in full: "452-4.3.1 a\n452
+    4.3.1 b"), an Act, or a callable(session, arg) returning either (None =
+    default behaviour); arg is the command's argument, for "dot" the
+    Transaction.
     by_address({"a@x.test": "550 5.1.1 no"}, default=None) scripts RCPT.
     Act constructors (module functions):
         close()                   drop the connection, no reply
@@ -104,8 +107,9 @@ SmtpSink(addr, port): Postfix's smtp-sink (a fast discard server for
     benchmarks): start(), stop(). Same as running
         smtp-sink -c -u nobody 127.0.25.9:PORT 1000
 
-Fixtures (conftest-free: `from netlab import *` or
-`pytest_plugins = ["netlab"]` in a test module):
+Fixtures: a test module says `pytest_plugins = ["netlab"]` (and, to keep
+pytest's assertion rewriting, `pytest.register_assert_rewrite("netlab")`
+before it imports anything from netlab):
     netlab_dir     session tmp dir (keys cached here)
     netlab_port    one port free on every ADDRS address, per session
     netlab_dns     session DnsServer (reset before each use by `dns`)

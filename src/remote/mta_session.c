@@ -72,16 +72,22 @@ mta_reply_text(const struct mta_conn *c, char *out, size_t outsz)
 	smtp_reply_format(&c->reply, out, outsz);
 }
 
-/* The enhanced code of the reply, or a generic one for its class. */
+/*
+ * The enhanced code of the reply (the parser keeps only one whose class
+ * matches the reply's), or dflt with the reply's class: 2, 5, and 4 for
+ * everything else (a 3xx where none belongs is a temporary problem).
+ */
 static void
 mta_reply_status(const struct mta_conn *c, const char *dflt, char *out,
     size_t outsz)
 {
+	unsigned cls = c->reply.code / 100;
+
 	if (c->reply.enhanced[0] != '\0')
 		snprintf(out, outsz, "%s", c->reply.enhanced);
 	else
-		snprintf(out, outsz, "%c%s", '0' + (int)(c->reply.code / 100),
-		    dflt + 1);
+		snprintf(out, outsz, "%c%s", cls == 2 ? '2' : cls == 5 ? '5' :
+		    '4', dflt + 1);
 }
 
 void

@@ -8,7 +8,7 @@ pkgs="gcc make cmake pkg-config libssl-dev libevent-dev libcrypt-dev libargon2-d
     libunbound-dev dns-root-data ca-certificates openssl"
 case "$what" in
 check) pkgs="$pkgs libcmocka-dev python3-pytest swaks nsd ldnsutils
-    bind9-dnsutils postfix iproute2" ;;
+    bind9-dnsutils unbound-host postfix iproute2" ;;
 fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
 bench) pkgs="$pkgs postfix" ;;
 esac

@@ -175,8 +175,10 @@ unsigned queue_flush(struct queue *q);
  * Every message, oldest first: a line "QID AGE SIZE <sender>[ held]", then
  * for each recipient a line "  STATE <dest>[ (for <rcpt>)][: last error]"
  * with STATE one of pending (never tried), deferred (tried, will be
- * retried), delivered, failed, held (pending, message on hold); last a
- * line "N messages, M held".
+ * retried), delivered, failed, held (pending, message on hold); the last
+ * error of a remote recipient ends in " (status S, remote HOST)" with
+ * what the error text does not say already; last a line "N messages, M
+ * held".
  */
 int queue_admin_list(struct queue *q, struct buf *out, char *err,
     size_t errsz);

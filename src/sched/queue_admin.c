@@ -206,7 +206,8 @@ qa_rcpt_state(const struct qmsg *m, const struct env_rcpt *r)
 static void
 qa_rcpt_remote(struct qa_out *o, const struct env_rcpt *r)
 {
-	bool st = r->status != NULL &&
+	bool st =
+	    r->status != NULL &&
 	    (r->last_error == NULL || strstr(r->last_error, r->status) == NULL);
 	bool mta = !r->local && r->remote_mta != NULL;
 
@@ -393,8 +394,9 @@ qa_show_rcpt(struct qa_out *o, const struct queue *q, const struct qmsg *m,
 		if (m->busy[k]) {
 			qa_puts(o, "  next attempt: in flight now\n");
 		} else if (!(r->local ? q->local_up : q->remote_up)) {
-			qa_printf(o, "  next attempt: when the %s delivery "
-				     "process is connected\n",
+			qa_printf(o,
+			    "  next attempt: when the %s delivery "
+			    "process is connected\n",
 			    r->local ? "local" : "remote");
 		} else if (r->next_try <= now) {
 			qa_puts(o, "  next attempt: now\n");

@@ -378,7 +378,7 @@ queue_remote_result(struct queue *q, uint64_t did, const char *remote_mta,
 				: 0,
 			    esc, sizeof(esc));
 			log_info("qid=%s to=<%s> orig_to=<%s> relay=%s "
-				 "delay=%.3f age=%.0f attempts=%u dsn=%s "
+				 "delay=%.3f age=%.0f attempts=%u code=%s "
 				 "status=%s (%s)",
 			    m->env.qid, r->dest, r->rcpt,
 			    remote_mta ? remote_mta : qd->dom->name, delay,

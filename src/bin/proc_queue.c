@@ -1,7 +1,9 @@
 /*
- * proc_queue: wiring of the queue process. Decodes the smtp process's and
- * the local process's messages into calls of sched/queue.c and sends its
- * answers back (struct queue_ops). Control requests (`petrel queue ...`)
+ * proc_queue: wiring of the queue process. Decodes the smtp, local and
+ * remote processes' messages into calls of sched/queue.c and sends its
+ * answers back (struct queue_ops). Every message from a sibling is
+ * checked field by field; a malformed one is a bug of the sender, so this
+ * process exits (fatalx) and the parent restarts it. Control requests (`petrel queue ...`)
  * arrive from the parent with the client's connection and are answered
  * on it (sched/queue_admin.c, bin/control.c).
  */
@@ -24,8 +26,17 @@ static struct {
 	struct queue *queue;
 	struct bundle_conf bc;
 	bool have_conf;
-	struct ipc_chan *smtp, *local;
+	struct ipc_chan *smtp, *local, *remote;
 } Q;
+
+/* sched/queue.h mirrors the IMSG_R_* constants; they must agree. */
+_Static_assert(QUEUE_REMOTE_RCPT_MAX == REMOTE_RCPT_MAX, "rcpt max");
+_Static_assert(QUEUE_REMOTE_DIAG_MAX == REMOTE_DIAG_MAX, "diag max");
+_Static_assert((int)QUEUE_REMOTE_OK == (int)REMOTE_OK &&
+	(int)QUEUE_REMOTE_TEMP == (int)REMOTE_TEMP &&
+	(int)QUEUE_REMOTE_PERM == (int)REMOTE_PERM, "results");
+_Static_assert(QUEUE_REMOTE_F_RELAYED == REMOTE_F_RELAYED &&
+	QUEUE_REMOTE_F_SMTP == REMOTE_F_SMTP, "flags");
 
 static void
 q_created(void *arg, uint64_t id, int status, const char *qid, int fd)
@@ -80,7 +91,43 @@ q_deliver(void *arg, uint64_t did, const struct queue_delivery *d, int fd)
 	return ok;
 }
 
-static const struct queue_ops q_ops = { q_created, q_committed, q_deliver };
+/* IMSG_R_DELIVER (bin/imsg.h has the layout). */
+static bool
+q_remote_deliver(void *arg, uint64_t did, const struct queue_remote_delivery *d,
+    int fd)
+{
+	struct buf b;
+	unsigned i;
+	bool ok;
+
+	(void)arg;
+	if (Q.remote == NULL)
+		return false;
+	if (d->nrcpts == 0 || d->nrcpts > REMOTE_RCPT_MAX)
+		fatalx("queue: remote delivery of %u recipients", d->nrcpts);
+	buf_init(&b, IPC_MSG_MAX - 64);
+	ipc_put_str(&b, d->qid);
+	ipc_put_str(&b, d->domain);
+	ipc_put_str(&b, d->sender);
+	ipc_put_str(&b, d->envid);
+	ipc_put_u32(&b, d->ret);
+	ipc_put_u32(&b, d->body);
+	ipc_put_u32(&b, d->smtputf8);
+	ipc_put_u64(&b, d->content_len);
+	ipc_put_u32(&b, d->nrcpts);
+	for (i = 0; i < d->nrcpts; i++) {
+		ipc_put_u32(&b, d->rcpts[i].rcpt);
+		ipc_put_str(&b, d->rcpts[i].dest);
+		ipc_put_str(&b, d->rcpts[i].orcpt);
+		ipc_put_u32(&b, d->rcpts[i].notify);
+	}
+	ok = ipc_send(Q.remote, IMSG_R_DELIVER, did, fd, &b) == 0;
+	buf_clear(&b);
+	return ok;
+}
+
+static const struct queue_ops q_ops = { q_created, q_committed, q_deliver,
+	q_remote_deliver };
 
 static void
 q_smtp_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
@@ -179,6 +226,98 @@ q_local_closed(struct ipc_chan *ch, void *arg)
 	queue_local_lost(Q.queue);
 }
 
+/* status-code = ("2" / "4" / "5") "." 1*3digit "." 1*3digit (RFC 3463). */
+static bool
+q_status_ok(const char *s)
+{
+	size_t part, digits;
+
+	if ((s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
+		return false;
+	s += 2;
+	for (part = 0; part < 2; part++) {
+		for (digits = 0; *s >= '0' && *s <= '9'; s++)
+			digits++;
+		if (digits < 1 || digits > 3)
+			return false;
+		if (part == 0 && *s++ != '.')
+			return false;
+	}
+	return *s == '\0';
+}
+
+/* Printable ASCII, at most REMOTE_DIAG_MAX bytes (bin/imsg.h). */
+static bool
+q_diag_ok(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (s[n] < 0x20 || s[n] > 0x7e)
+			return false;
+	return n <= REMOTE_DIAG_MAX;
+}
+
+/*
+ * IMSG_R_RESULT, decoded strictly: the count and the recipient order are
+ * checked against the delivery by queue_remote_result, the rest here.
+ */
+static void
+q_remote_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct queue_remote_result res[REMOTE_RCPT_MAX];
+	char *mta, *strs[2 * REMOTE_RCPT_MAX];
+	uint32_t n, i;
+
+	(void)ch;
+	(void)arg;
+	if (m->type != IMSG_R_RESULT || m->fd >= 0)
+		fatalx("remote: unexpected message %u", m->type);
+	mta = ipc_get_str(m);
+	n = ipc_get_u32(m);
+	if (n == 0 || n > REMOTE_RCPT_MAX)
+		fatalx("remote: result with %u recipients", n);
+	if (mta != NULL && (mta[0] == '\0' || !q_diag_ok(mta)))
+		fatalx("remote: bad remote MTA name");
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < n; i++) {
+		res[i].rcpt = ipc_get_u32(m);
+		res[i].result = ipc_get_u32(m);
+		res[i].flags = ipc_get_u32(m);
+		strs[2 * i] = ipc_get_str(m);
+		strs[2 * i + 1] = ipc_get_str(m);
+		res[i].status = strs[2 * i];
+		res[i].diagnostic = strs[2 * i + 1];
+		if (res[i].result > REMOTE_PERM)
+			fatalx("remote: bad result %u", res[i].result);
+		if ((res[i].flags & ~(uint32_t)(REMOTE_F_RELAYED |
+			REMOTE_F_SMTP)) != 0)
+			fatalx("remote: bad flags %#x", res[i].flags);
+		if (res[i].status == NULL || !q_status_ok(res[i].status))
+			fatalx("remote: missing or bad status");
+		if (res[i].diagnostic == NULL || !q_diag_ok(res[i].diagnostic))
+			fatalx("remote: missing or bad diagnostic");
+	}
+	ipc_get_end(m);
+	queue_remote_result(Q.queue, m->id, mta, n, res);
+	for (i = 0; i < n; i++) {
+		free(strs[2 * i]);
+		free(strs[2 * i + 1]);
+	}
+	free(mta);
+}
+
+static void
+q_remote_closed(struct ipc_chan *ch, void *arg)
+{
+	(void)arg;
+	if (ch != Q.remote)
+		return;
+	ipc_chan_free(Q.remote);
+	Q.remote = NULL;
+	queue_remote_lost(Q.queue);
+}
+
 /* A control request; the parent validated it, so anything else is a bug. */
 static void
 q_control(struct ipc_msg *m)
@@ -264,6 +403,14 @@ q_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 			Q.local = ipc_chan_new(Q.base, m->fd, "local",
 			    q_local_recv, q_local_closed, NULL);
 			queue_local_ready(Q.queue);
+		} else if (strcmp(name, "remote") == 0) {
+			if (Q.remote != NULL) {
+				ipc_chan_free(Q.remote);
+				queue_remote_lost(Q.queue);
+			}
+			Q.remote = ipc_chan_new(Q.base, m->fd, "remote",
+			    q_remote_recv, q_remote_closed, NULL);
+			queue_remote_ready(Q.queue);
 		} else {
 			fatalx("parent: unexpected peer %s", name);
 		}

@@ -1,6 +1,9 @@
 /*
  * queue: transactions into the spool, group commit, and the delivery
- * scheduler of the queue process (see queue.h for the promises).
+ * scheduler of the queue process (see queue.h for the promises). Remote
+ * deliveries are grouped and limited in queue_remote.c, delivery status
+ * notifications are written by queue_dsn.c; this file decides when
+ * (queue_pump, queue_msg_check).
  *
  * Commit path, per message: the smtp process has written the content into
  * incoming/QID; a worker thread appends the envelope, fdatasyncs and
@@ -31,8 +34,6 @@
 
 #define QUEUE_MAX_EXPAND 1000	/* destinations per message */
 #define QUEUE_DIRECT_MAX 32	/* recipients for delivery before commit */
-
-static void queue_pump(struct queue *q);
 
 static struct qtxn **
 queue_txn_slot(struct queue *q, uint64_t id)
@@ -115,8 +116,36 @@ queue_txn_rcpt(struct queue *q, uint64_t id, const char *rcpt,
 	    NULL);
 }
 
-/* Adds the destinations of one recipient to t->env, without duplicates. */
-static void
+void
+queue_rcpt_set_status(struct env_rcpt *r, const char *text, const char *dflt)
+{
+	/* status-code = class "." 1*3digit "." 1*3digit (RFC 3463 2). */
+	if (text != NULL && (text[0] == '2' || text[0] == '4' ||
+	    text[0] == '5') && text[1] == '.') {
+		const char *p = text + 2;
+		size_t part, digits;
+		bool ok = true;
+
+		for (part = 0; part < 2 && ok; part++) {
+			for (digits = 0; *p >= '0' && *p <= '9'; p++)
+				digits++;
+			ok = digits >= 1 && digits <= 3 &&
+			    (part == 1 || *p++ == '.');
+		}
+		if (ok && (*p == ' ' || *p == '\0')) {
+			char code[16];
+			size_t n = (size_t)(p - text);
+			memcpy(code, text, n);
+			code[n] = '\0';
+			envelope_set_str(&r->status, code);
+			return;
+		}
+	}
+	envelope_set_str(&r->status, dflt);
+}
+
+/* Adds the destinations of one recipient to e, without duplicates. */
+void
 queue_expand(struct queue *q, struct envelope *e, const struct env_rcpt *r)
 {
 	struct lookup_dest *dest = xcalloc(QUEUE_MAX_EXPAND, sizeof(*dest));
@@ -143,6 +172,8 @@ queue_expand(struct queue *q, struct envelope *e, const struct env_rcpt *r)
 			nr->state = ENV_RCPT_FAILED;
 			envelope_set_str(&nr->last_error, "5.1.1 unknown "
 			    "recipient or alias loop");
+			envelope_set_str(&nr->status, "5.1.1");
+			nr->last_try = (int64_t)time(NULL);
 		} else {
 			envelope_add_rcpt(e, r->rcpt, r->orcpt, r->notify,
 			    r->rcpt, false, NULL, NULL);
@@ -201,10 +232,6 @@ queue_sync_start(struct queue *q)
 	q->batch_tail = &q->batch_head;
 	workq_submit(q->wq, queue_sync_work, queue_sync_done, q);
 }
-
-static void
-queue_msg_add(struct queue *q, struct envelope *env, uint64_t content_len,
-    bool check_dup);
 
 static void
 queue_sync_done(void *arg)
@@ -288,9 +315,14 @@ queue_direct_start(struct queue *q, struct qtxn *t)
 	    t->env.nrcpts > QUEUE_DIRECT_MAX ||
 	    q->in_flight + t->env.nrcpts > limit)
 		return false;
+	/*
+	 * A recipient that asked for a success notice goes the committed
+	 * way: the notice is written from a queued message (queue_dsn.c).
+	 */
 	for (i = 0; i < t->env.nrcpts; i++)
 		if (!t->env.rcpts[i].local ||
-		    t->env.rcpts[i].state != ENV_RCPT_PENDING)
+		    t->env.rcpts[i].state != ENV_RCPT_PENDING ||
+		    (t->env.rcpts[i].notify & SMTP_NOTIFY_SUCCESS))
 			return false;
 	if (fstat(t->fd, &st) != 0)
 		return false;
@@ -328,8 +360,7 @@ queue_direct_start(struct queue *q, struct qtxn *t)
 			break;
 		}
 		close(fd);
-		qd->hnext = q->deliveries[qd->did % QUEUE_BUCKETS];
-		q->deliveries[qd->did % QUEUE_BUCKETS] = qd;
+		queue_delivery_put(q, qd);
 		q->in_flight++;
 		t->direct_left++;
 	}
@@ -367,6 +398,44 @@ queue_direct_end(struct queue *q, struct qtxn *t)
 	queue_txn_free(t);
 }
 
+/*
+ * Records a local delivery's outcome in r: 0 delivered, -2 failed for
+ * good, else deferred for the backoff (or at once when retry_now: the
+ * outcome is unknown), or failed when the message is older than the
+ * queue lifetime (age in seconds; the last status stays, flagged
+ * expired). Returns the word for the log.
+ */
+static const char *
+queue_local_record(struct queue *q, struct env_rcpt *r, int result,
+    const char *error, double age, bool retry_now)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	r->attempts++;
+	r->last_try = now;
+	r->flags &= ~ENV_RF_DIAG_SMTP;
+	if (result == 0) {
+		r->state = ENV_RCPT_DELIVERED;
+		queue_rcpt_set_status(r, NULL, "2.0.0");
+		return "sent (delivered to maildir)";
+	}
+	envelope_set_str(&r->last_error, error);
+	if (result == -2) {
+		r->state = ENV_RCPT_FAILED;
+		queue_rcpt_set_status(r, error, "5.2.0");
+		return "bounced";
+	}
+	queue_rcpt_set_status(r, error, "4.2.0");
+	if (age > (double)q->conf->queue_lifetime) {
+		r->state = ENV_RCPT_FAILED;
+		r->flags |= ENV_RF_EXPIRED;
+		return "bounced (queue lifetime expired)";
+	}
+	r->next_try = retry_now ? 0 : now + queue_backoff(q->conf,
+	    r->attempts);
+	return "deferred";
+}
+
 /* Records one direct delivery's outcome (see queue_delivery_result). */
 static void
 queue_direct_result(struct queue *q, struct qdelivery *qd, int result,
@@ -377,20 +446,7 @@ queue_direct_result(struct queue *q, struct qdelivery *qd, int result,
 	const char *status;
 	char esc[512];
 
-	r->attempts++;
-	if (result == 0) {
-		r->state = ENV_RCPT_DELIVERED;
-		status = "sent (delivered to maildir)";
-	} else if (result == -2) {
-		r->state = ENV_RCPT_FAILED;
-		envelope_set_str(&r->last_error, error);
-		status = "bounced";
-	} else {
-		r->next_try = t->maybe_done ? 0 : (int64_t)time(NULL) +
-		    queue_backoff(q->conf, r->attempts);
-		envelope_set_str(&r->last_error, error);
-		status = "deferred";
-	}
+	status = queue_local_record(q, r, result, error, 0, t->maybe_done);
 	log_escape(error ? error : "", error ? strlen(error) : 0, esc,
 	    sizeof(esc));
 	log_info("qid=%s to=<%s> orig_to=<%s> relay=local delay=%.3f age=0 "
@@ -526,11 +582,14 @@ queue_msg_new(struct queue *q, struct envelope *env, uint64_t content_len,
 	return m;
 }
 
-static void
+struct qmsg *
 queue_msg_add(struct queue *q, struct envelope *env, uint64_t content_len,
     bool check_dup)
 {
-	queue_msg_ready(queue_msg_new(q, env, content_len, check_dup));
+	struct qmsg *m = queue_msg_new(q, env, content_len, check_dup);
+
+	queue_msg_ready(m);
+	return m;
 }
 
 void
@@ -617,42 +676,67 @@ queue_send(struct queue *q, struct qmsg *m, unsigned idx)
 		return false;
 	}
 	close(fd);
-	qd->hnext = q->deliveries[qd->did % QUEUE_BUCKETS];
-	q->deliveries[qd->did % QUEUE_BUCKETS] = qd;
+	queue_delivery_put(q, qd);
 	m->in_flight++;
 	q->in_flight++;
 	m->busy[idx] = true;
 	return true;
 }
 
-/* Sends what is due, within the concurrency limit. */
-static void
-queue_pump(struct queue *q)
+/*
+ * Hands out m's due local recipients; true when the local limit kept one
+ * back. Without a local process nothing is sent and false is returned:
+ * queue_local_ready brings the message back.
+ */
+static bool
+queue_pump_local(struct queue *q, struct qmsg *m, int64_t now)
 {
 	unsigned limit = q->conf->local_concurrency * 4;
+	size_t i;
+
+	for (i = 0; i < m->env.nrcpts; i++) {
+		if (m->busy[i] || !queue_rcpt_due(&m->env.rcpts[i], now))
+			continue;
+		if (!q->local_up)
+			return false;
+		if (q->in_flight >= limit)
+			return true;
+		if (!queue_send(q, m, (unsigned)i))
+			return false;	/* the channel broke: lost follows */
+	}
+	return false;
+}
+
+/*
+ * Sends what is due on every ready message, within the limits: local
+ * deliveries up to local_concurrency * 4 in flight, remote ones up to
+ * remote_concurrency in all and destination_concurrency per domain
+ * (queue_remote_pump). A message that a limit held back stays on the
+ * ready list for the next pump (after any result); the others leave it
+ * and are checked (queue_msg_check: reports, removal, the next timer).
+ * The whole list is walked each time, so one busy destination does not
+ * hold up the others.
+ */
+void
+queue_pump(struct queue *q)
+{
 	int64_t now = (int64_t)time(NULL);
+	struct qmsg **pp = &q->ready_head;
 
-	while (q->ready_head != NULL && q->local_up && q->in_flight < limit) {
-		struct qmsg *m = q->ready_head;
-		size_t i;
-		bool stuck = false;
+	while (*pp != NULL) {
+		struct qmsg *m = *pp;
+		bool held = queue_pump_local(q, m, now);
 
-		for (i = 0; i < m->env.nrcpts && q->in_flight < limit; i++) {
-			struct env_rcpt *r = &m->env.rcpts[i];
-			if (m->busy[i] || !queue_rcpt_due(r, now))
-				continue;
-			if (!queue_send(q, m, (unsigned)i)) {
-				stuck = true;
-				break;
-			}
+		if (queue_remote_pump(q, m, now))
+			held = true;
+		if (held) {
+			pp = &m->rnext;
+			continue;
 		}
-		if (stuck)
-			break;
-		if (i < m->env.nrcpts)
-			break;		/* limit reached; resume here later */
-		q->ready_head = m->rnext;
-		if (q->ready_head == NULL)
-			q->ready_tail = &q->ready_head;
+		*pp = m->rnext;
+		if (*pp == NULL)
+			q->ready_tail = pp;
+		m->rnext = NULL;
 		m->ready = false;
 		queue_msg_check(m);
 	}
@@ -670,15 +754,18 @@ queue_backoff(const struct conf *c, uint32_t attempts)
 }
 
 /*
- * After a change: remove a finished message, save state and arm the
- * retry timer for one that waits.
+ * After a change: write the reports that are due, remove a finished
+ * message, save state and arm the timer for the next thing to do (a
+ * retry, a delay warning). A message is finished when no recipient is
+ * pending and no report is due: its reports are committed before it goes
+ * (a crash in between repeats a report, never loses one).
  */
 void
 queue_msg_check(struct qmsg *m)
 {
 	struct queue *q = m->q;
-	int64_t next = 0;
-	bool pending_local = false, pending_remote = false;
+	int64_t now = (int64_t)time(NULL), next = 0, t;
+	bool pending = false, have_next = false;
 	size_t i;
 
 	if (m->in_flight > 0 || m->ready || m->removing || m->deleted)
@@ -687,15 +774,15 @@ queue_msg_check(struct qmsg *m)
 		const struct env_rcpt *r = &m->env.rcpts[i];
 		if (r->state != ENV_RCPT_PENDING)
 			continue;
-		if (!r->local) {
-			pending_remote = true;
+		pending = true;
+		/* Waiting for a process that is not there needs no timer. */
+		if (!(r->local ? q->local_up : q->remote_up))
 			continue;
-		}
-		pending_local = true;
-		if (next == 0 || r->next_try < next)
+		if (!have_next || r->next_try < next)
 			next = r->next_try;
+		have_next = true;
 	}
-	if (!pending_local && !pending_remote) {
+	if (!pending && !queue_dsn_pending(m, now)) {
 		/* Unlinking can wait for the disk: not on the loop. */
 		m->removing = true;
 		workq_submit(q->wq, queue_remove_work, queue_remove_done, m);
@@ -708,14 +795,28 @@ queue_msg_check(struct qmsg *m)
 			    strerror(errno));
 		m->dirty = false;
 	}
-	if (pending_local && !m->held) {
-		int64_t now = (int64_t)time(NULL);
+	if (m->held)
+		return;
+	if (queue_dsn_start(m, now))
+		return;		/* checked again when it is written */
+	if ((t = queue_dsn_next(m, now)) != 0 && (!have_next || t < next)) {
+		next = t;
+		have_next = true;
+	}
+	if (have_next) {
 		struct timeval tv = { next > now ? next - now : 0, 0 };
 		evtimer_add(m->timer, &tv);
 	}
 }
 
-static struct qdelivery *
+void
+queue_delivery_put(struct queue *q, struct qdelivery *qd)
+{
+	qd->hnext = q->deliveries[qd->did % QUEUE_BUCKETS];
+	q->deliveries[qd->did % QUEUE_BUCKETS] = qd;
+}
+
+struct qdelivery *
 queue_delivery_take(struct queue *q, uint64_t did)
 {
 	struct qdelivery **pp = &q->deliveries[did % QUEUE_BUCKETS], *qd;
@@ -740,7 +841,7 @@ queue_delivery_result(struct queue *q, uint64_t did, int result,
 	const char *status;
 	char esc[512];
 
-	if (qd == NULL)
+	if (qd == NULL || qd->remote)
 		fatalx("local: result for unknown delivery %llu",
 		    (unsigned long long)did);
 	q->in_flight--;
@@ -768,35 +869,17 @@ queue_delivery_result(struct queue *q, uint64_t did, int result,
 		queue_pump(q);
 		return;
 	}
-	r->attempts++;
 	age = difftime(time(NULL), (time_t)m->env.arrival);
-	if (result == 0) {
-		r->state = ENV_RCPT_DELIVERED;
-		status = "sent (delivered to maildir)";
-		if (m->env.nrcpts > 1)
-			m->dirty = true;
-	} else if (result == -2 || age > (double)q->conf->queue_lifetime) {
-		r->state = ENV_RCPT_FAILED;
-		envelope_set_str(&r->last_error, error);
-		status = "bounced";
+	status = queue_local_record(q, r, result, error, age, false);
+	/* A lone recipient delivered needs no state: the message goes. */
+	if (result != 0 || m->env.nrcpts > 1)
 		m->dirty = true;
-	} else {
-		r->next_try = (int64_t)time(NULL) +
-		    queue_backoff(q->conf, r->attempts);
-		envelope_set_str(&r->last_error, error);
-		status = "deferred";
-		m->dirty = true;
-	}
 	log_escape(error ? error : "", error ? strlen(error) : 0, esc,
 	    sizeof(esc));
 	log_info("qid=%s to=<%s> orig_to=<%s> relay=local delay=%.3f "
 	    "age=%.0f attempts=%u status=%s%s%s%s", m->env.qid, r->dest,
 	    r->rcpt, delay, age, r->attempts, status, error ? " (" : "",
 	    esc, error ? ")" : "");
-	if (r->state == ENV_RCPT_FAILED)
-		log_warn("qid=%s to=<%s> failed for good; delivery status "
-		    "notifications come with outbound delivery (issue 4)",
-		    m->env.qid, r->dest);
 	free(qd);
 	queue_msg_check(m);
 	queue_pump(q);
@@ -809,10 +892,13 @@ queue_local_lost(struct queue *q)
 
 	q->local_up = false;
 	for (i = 0; i < QUEUE_BUCKETS; i++) {
-		struct qdelivery *qd = q->deliveries[i], *next;
-		q->deliveries[i] = NULL;
-		for (; qd != NULL; qd = next) {
-			next = qd->hnext;
+		struct qdelivery **pp = &q->deliveries[i], *qd;
+		while ((qd = *pp) != NULL) {
+			if (qd->remote) {
+				pp = &qd->hnext;
+				continue;
+			}
+			*pp = qd->hnext;
 			if (qd->t != NULL) {
 				/* Maybe written: the retry looks first. */
 				qd->t->maybe_done = true;
@@ -844,7 +930,22 @@ queue_local_lost(struct queue *q)
 void
 queue_local_ready(struct queue *q)
 {
+	struct qmsg *m;
+	size_t i;
+
 	q->local_up = true;
+	/* What waited for a local process is scheduled again. */
+	for (m = q->msgs; m != NULL; m = m->next) {
+		if (m->removing || m->held || m->deleted || m->ready)
+			continue;
+		for (i = 0; i < m->env.nrcpts; i++) {
+			if (m->env.rcpts[i].local &&
+			    m->env.rcpts[i].state == ENV_RCPT_PENDING) {
+				queue_msg_ready(m);
+				break;
+			}
+		}
+	}
 	queue_pump(q);
 }
 
@@ -865,7 +966,7 @@ queue_flush(struct queue *q)
 			struct env_rcpt *r = &m->env.rcpts[i];
 			if (r->state != ENV_RCPT_PENDING || m->busy[i])
 				continue;
-			if (r->local && r->next_try > now)
+			if (r->next_try > now)
 				waited = true;
 			r->next_try = 0;
 		}

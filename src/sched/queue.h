@@ -4,10 +4,13 @@
  * durably (data fsync'ed on worker threads, one directory fsync for a
  * whole batch of concurrent commits: group commit), expands recipients
  * through the aliases, and schedules deliveries to the local process with
- * retries and backoff. State on disk is always enough to resume: after a
- * crash every committed message is found again by spool_recover(), and
- * deliveries of recovered messages ask the local process to look for an
- * earlier copy first, so no mailbox gets a message twice.
+ * retries and backoff, and to the remote process (outbound SMTP) grouped
+ * per destination domain, within concurrency limits. It writes delivery
+ * status notifications (RFC 3464) into the spool as new messages from <>.
+ * State on disk is always enough to resume: after a crash every committed
+ * message is found again by spool_recover(), and deliveries of recovered
+ * messages ask the local process to look for an earlier copy first, so no
+ * mailbox gets a message twice.
  *
  * The process wiring (src/bin/proc_queue.c) turns IPC messages into these
  * calls and implements struct queue_ops to send the answers.
@@ -37,6 +40,55 @@ struct queue_delivery {
 	bool check_dup;
 };
 
+/*
+ * Outbound delivery, queue side. The values mirror IMSG_R_DELIVER and
+ * IMSG_R_RESULT of src/bin/imsg.h (proc_queue.c asserts they match): the
+ * scheduler itself knows nothing of the IPC.
+ */
+#define QUEUE_REMOTE_RCPT_MAX 50	/* recipients in one delivery */
+#define QUEUE_REMOTE_DIAG_MAX 512	/* diagnostic text, bytes */
+enum queue_remote_code {
+	QUEUE_REMOTE_OK = 0,	/* accepted by the peer */
+	QUEUE_REMOTE_TEMP = 1,	/* try again later */
+	QUEUE_REMOTE_PERM = 2,	/* failed for good */
+};
+#define QUEUE_REMOTE_F_RELAYED 0x1 /* the peer has no DSN extension */
+#define QUEUE_REMOTE_F_SMTP 0x2	   /* diagnostic is the peer's reply */
+
+/* One recipient of a remote delivery. */
+struct queue_remote_rcpt {
+	unsigned rcpt;		/* index in the envelope */
+	const char *dest;	/* address to send RCPT TO for */
+	const char *orcpt;	/* ORCPT as received (xtext), or NULL */
+	unsigned notify;	/* SMTP_NOTIFY_* bits, 0 if not given */
+};
+
+/*
+ * One delivery for the remote process: the recipients of one message
+ * whose destination addresses share a domain (lower-case), 1 to
+ * QUEUE_REMOTE_RCPT_MAX of them.
+ */
+struct queue_remote_delivery {
+	const char *qid;
+	const char *domain;	/* lower-case */
+	const char *sender;	/* "" for <> */
+	const char *envid;	/* xtext as received, or NULL */
+	unsigned ret, body;	/* enum smtp_ret, enum smtp_body */
+	bool smtputf8;
+	uint64_t content_len;
+	unsigned nrcpts;
+	const struct queue_remote_rcpt *rcpts;
+};
+
+/* The outcome for one recipient, in the order the delivery listed them. */
+struct queue_remote_result {
+	unsigned rcpt;		/* index in the envelope */
+	unsigned result;	/* enum queue_remote_code */
+	unsigned flags;		/* QUEUE_REMOTE_F_* */
+	const char *status;	/* enhanced status code, "5.1.1" */
+	const char *diagnostic;	/* printable ASCII */
+};
+
 struct queue_ops {
 	void (*created)(void *arg, uint64_t id, int status, const char *qid,
 	    int fd);
@@ -44,6 +96,13 @@ struct queue_ops {
 	/* Returns false if it could not be sent (no local process). */
 	bool (*deliver)(void *arg, uint64_t did, const struct queue_delivery *d,
 	    int fd);
+	/*
+	 * Hands a delivery to the remote process (fd: the queue file, read
+	 * content_len bytes from offset 0; the callee duplicates it).
+	 * Returns false if it could not be sent (no remote process).
+	 */
+	bool (*remote_deliver)(void *arg, uint64_t did,
+	    const struct queue_remote_delivery *d, int fd);
 };
 
 /* Opens the spool of c and recovers it. NULL with errno on failure. */
@@ -71,6 +130,26 @@ void queue_delivery_result(struct queue *q, uint64_t did, int result,
 /* The local process went away / a new one is connected. */
 void queue_local_lost(struct queue *q);
 void queue_local_ready(struct queue *q);
+
+/*
+ * A remote delivery's outcome: n results, one per recipient in the order
+ * of the delivery (remote_mta: the host the last transaction talked to,
+ * or NULL). A result for an unknown delivery, a wrong count, a recipient
+ * out of order or a result value out of range is a bug of the remote
+ * process: fatalx. The other fields are the caller's to check.
+ */
+void queue_remote_result(struct queue *q, uint64_t did,
+    const char *remote_mta, unsigned n,
+    const struct queue_remote_result *results);
+/*
+ * The remote process went away / a new one is connected. Deliveries in
+ * flight when it went away have an unknown outcome: their recipients stay
+ * pending, no attempt is counted, and they are sent again once a remote
+ * process is back (so a recipient may get the message twice when remote
+ * died after the peer's final 250 and before the result reached us).
+ */
+void queue_remote_lost(struct queue *q);
+void queue_remote_ready(struct queue *q);
 /*
  * Retries every deferred delivery now (held messages stay held). Returns
  * the number of messages that had a delivery waiting for its retry time.
@@ -96,8 +175,10 @@ unsigned queue_flush(struct queue *q);
  * Every message, oldest first: a line "QID AGE SIZE <sender>[ held]", then
  * for each recipient a line "  STATE <dest>[ (for <rcpt>)][: last error]"
  * with STATE one of pending (never tried), deferred (tried, will be
- * retried), delivered, failed, held (pending, message on hold); last a
- * line "N messages, M held".
+ * retried), delivered, failed, held (pending, message on hold); the last
+ * error of a remote recipient ends in " (status S, remote HOST)" with
+ * what the error text does not say already; last a line "N messages, M
+ * held".
  */
 int queue_admin_list(struct queue *q, struct buf *out, char *err,
     size_t errsz);

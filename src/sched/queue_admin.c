@@ -199,6 +199,32 @@ qa_rcpt_state(const struct qmsg *m, const struct env_rcpt *r)
 	}
 }
 
+/*
+ * After the last error of a remote recipient: " (status S, remote HOST)"
+ * with whatever of the two the error text does not already say.
+ */
+static void
+qa_rcpt_remote(struct qa_out *o, const struct env_rcpt *r)
+{
+	bool st =
+	    r->status != NULL &&
+	    (r->last_error == NULL || strstr(r->last_error, r->status) == NULL);
+	bool mta = !r->local && r->remote_mta != NULL;
+
+	if (!st && !mta)
+		return;
+	qa_puts(o, " (");
+	if (st) {
+		qa_puts(o, "status ");
+		qa_esc(o, r->status);
+	}
+	if (mta) {
+		qa_puts(o, st ? ", remote " : "remote ");
+		qa_esc(o, r->remote_mta);
+	}
+	qa_puts(o, ")");
+}
+
 static int
 qa_cmp_arrival(const void *a, const void *b)
 {
@@ -250,6 +276,7 @@ queue_admin_list(struct queue *q, struct buf *out, char *err, size_t errsz)
 			    r->last_error != NULL) {
 				qa_puts(&o, ": ");
 				qa_esc(&o, r->last_error);
+				qa_rcpt_remote(&o, r);
 			}
 			qa_puts(&o, "\n");
 		}
@@ -310,7 +337,32 @@ qa_notify(struct qa_out *o, unsigned notify)
 }
 
 static void
-qa_show_rcpt(struct qa_out *o, const struct qmsg *m, size_t k, int64_t now)
+qa_show_flags(struct qa_out *o, uint32_t flags)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} names[] = {{ENV_RF_DSN_FAILURE_SENT, "failure report sent"},
+	    {ENV_RF_DSN_DELAY_SENT, "delay warning sent"},
+	    {ENV_RF_DSN_SUCCESS_SENT, "success report sent"},
+	    {ENV_RF_RELAYED, "relayed (peer without DSN)"},
+	    {ENV_RF_EXPIRED, "expired (queue lifetime)"}};
+	const char *sep = "  notes: ";
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(flags & names[i].bit))
+			continue;
+		qa_printf(o, "%s%s", sep, names[i].name);
+		sep = ", ";
+	}
+	if (sep[0] == ',')
+		qa_puts(o, "\n");
+}
+
+static void
+qa_show_rcpt(struct qa_out *o, const struct queue *q, const struct qmsg *m,
+    size_t k, int64_t now)
 {
 	const struct env_rcpt *r = &m->env.rcpts[k];
 	char when[64], dur[32];
@@ -332,12 +384,20 @@ qa_show_rcpt(struct qa_out *o, const struct qmsg *m, size_t k, int64_t now)
 		qa_puts(o, "/");
 		qa_esc(o, r->mbox_user);
 	} else {
-		qa_puts(o, "(remote: waits for outbound delivery)");
+		const char *at = r->dest ? strrchr(r->dest, '@') : NULL;
+		qa_puts(o, "(remote, domain ");
+		qa_esc(o, at ? at + 1 : "?");
+		qa_puts(o, ")");
 	}
 	qa_printf(o, "\n  attempts: %u\n", r->attempts);
-	if (r->state == ENV_RCPT_PENDING && r->local && !m->held) {
+	if (r->state == ENV_RCPT_PENDING && !m->held) {
 		if (m->busy[k]) {
 			qa_puts(o, "  next attempt: in flight now\n");
+		} else if (!(r->local ? q->local_up : q->remote_up)) {
+			qa_printf(o,
+			    "  next attempt: when the %s delivery "
+			    "process is connected\n",
+			    r->local ? "local" : "remote");
 		} else if (r->next_try <= now) {
 			qa_puts(o, "  next attempt: now\n");
 		} else {
@@ -346,11 +406,28 @@ qa_show_rcpt(struct qa_out *o, const struct qmsg *m, size_t k, int64_t now)
 			qa_printf(o, "  next attempt: %s (in %s)\n", when, dur);
 		}
 	}
+	if (r->last_try != 0) {
+		qa_time(when, sizeof(when), r->last_try);
+		qa_duration(dur, sizeof(dur), now - r->last_try);
+		qa_printf(o, "  last attempt: %s (%s ago)\n", when, dur);
+	}
+	if (r->status != NULL) {
+		qa_puts(o, "  status: ");
+		qa_esc(o, r->status);
+		qa_puts(o, "\n");
+	}
+	if (r->remote_mta != NULL) {
+		qa_puts(o, "  remote mta: ");
+		qa_esc(o, r->remote_mta);
+		qa_puts(o, "\n");
+	}
 	if (r->last_error != NULL) {
-		qa_puts(o, "  last error: ");
+		qa_puts(o, r->state == ENV_RCPT_DELIVERED ? "  last reply: "
+							  : "  last error: ");
 		qa_esc(o, r->last_error);
 		qa_puts(o, "\n");
 	}
+	qa_show_flags(o, r->flags);
 }
 
 /*
@@ -448,7 +525,7 @@ queue_admin_show(
 	qa_esc(&o, e->protocol);
 	qa_printf(&o, "\nrecipients: %zu\n", e->nrcpts);
 	for (k = 0; k < e->nrcpts; k++)
-		qa_show_rcpt(&o, m, k, now);
+		qa_show_rcpt(&o, q, m, k, now);
 	qa_show_headers(q, &o, m);
 	return qa_finish(&o, err, errsz);
 }

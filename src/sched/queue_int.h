@@ -14,6 +14,19 @@
  *             flight records its result there.
  * A deleted or held message is never on the ready list and its timer is
  * not armed.
+ *
+ * in_flight counts a message's deliveries in flight (local: one recipient
+ * each; remote: up to QUEUE_REMOTE_RCPT_MAX recipients of one domain) and
+ * its delivery status notification being written (queue_dsn.c), at most
+ * one at a time. Nothing is decided about a message (queue_msg_check)
+ * while in_flight > 0, so the recipients that come back together end up
+ * in one report.
+ *
+ * The ready list holds messages whose timer fired. queue_pump walks all
+ * of it; a message stays on it only while a concurrency limit keeps back
+ * something that is due (any result pumps again), and leaves it when all
+ * that is due was handed out or waits for a process that is not
+ * connected (queue_local_ready / queue_remote_ready bring those back).
  */
 #ifndef PETREL_SCHED_QUEUE_INT_H
 #define PETREL_SCHED_QUEUE_INT_H
@@ -28,6 +41,7 @@
 struct workq;
 
 #define QUEUE_BUCKETS 4096
+#define QUEUE_DOMAIN_BUCKETS 1024
 
 enum qtxn_state {
 	QTXN_OPEN,		/* content being written by the session */
@@ -67,7 +81,15 @@ struct qmsg {
 	bool deleted;			/* gone from the spool; freed when
 					 * its deliveries in flight are back */
 	int remove_errno;
+	int64_t dsn_retry;		/* a report failed: not before this */
 	struct event *timer;
+};
+
+/* Remote deliveries in flight to one destination domain. */
+struct qdomain {
+	struct qdomain *next;
+	unsigned in_flight;
+	char name[256];			/* lower-case */
 };
 
 struct qdelivery {
@@ -75,7 +97,11 @@ struct qdelivery {
 	uint64_t did;
 	struct qmsg *m;			/* a queued message's delivery, or */
 	struct qtxn *t;			/* a delivery before the commit */
-	unsigned rcpt;
+	unsigned rcpt;			/* local: the recipient */
+	bool remote;			/* a remote delivery: */
+	unsigned nrcpts;		/*   its recipients, in order */
+	unsigned *rcpts;
+	struct qdomain *dom;		/*   its destination */
 	struct timespec started;
 };
 
@@ -94,9 +120,12 @@ struct queue {
 	struct qtxn *batch_head, **batch_tail; /* committed, await dir sync */
 	struct qtxn *syncing;		/* the batch being synced */
 	int sync_status;
-	unsigned in_flight;
+	unsigned in_flight;		/* local deliveries */
+	unsigned remote_in_flight;	/* remote deliveries */
+	struct qdomain *domains[QUEUE_DOMAIN_BUCKETS];
 	uint64_t next_did;
 	bool local_up;
+	bool remote_up;
 };
 
 /* Schedules m (its timer fires at once and puts it on the ready list). */
@@ -112,5 +141,44 @@ void queue_msg_check(struct qmsg *m);
 void queue_msg_free(struct qmsg *m);
 /* Retry delay after attempts failed attempts, in seconds. */
 unsigned queue_backoff(const struct conf *c, uint32_t attempts);
+/* Sends what is due, within the limits (queue.c). */
+void queue_pump(struct queue *q);
+/* Adds the destinations of r (aliases expanded) to e (queue.c). */
+void queue_expand(struct queue *q, struct envelope *e,
+    const struct env_rcpt *r);
+/* A committed message (its envelope is taken over) is scheduled. */
+struct qmsg *queue_msg_add(struct queue *q, struct envelope *env,
+    uint64_t content_len, bool check_dup);
+/* Adds qd to the table of deliveries in flight / takes it out. */
+void queue_delivery_put(struct queue *q, struct qdelivery *qd);
+struct qdelivery *queue_delivery_take(struct queue *q, uint64_t did);
+
+/*
+ * Remote scheduling (queue_remote.c). queue_remote_pump hands out the due
+ * remote recipients of m; it returns true when a concurrency limit kept
+ * back something that is due (m then stays on the ready list).
+ */
+bool queue_remote_pump(struct queue *q, struct qmsg *m, int64_t now);
+/* True if r waits for the remote process. */
+bool queue_rcpt_remote_pending(const struct env_rcpt *r);
+
+/*
+ * Delivery status notifications (queue_dsn.c). queue_dsn_start writes the
+ * next report due for m, if any (and m->dsn_retry allows it), on a worker
+ * thread; it returns true when it started one (m->in_flight counts it).
+ * queue_dsn_pending says whether any report is due (then m must not be
+ * removed). queue_dsn_next is the earliest time after now a report may
+ * come due without any delivery happening (a delay warning, a report to
+ * retry), or 0.
+ */
+bool queue_dsn_start(struct qmsg *m, int64_t now);
+bool queue_dsn_pending(const struct qmsg *m, int64_t now);
+int64_t queue_dsn_next(const struct qmsg *m, int64_t now);
+/*
+ * Sets r->status from the enhanced code that starts text, else to dflt
+ * (local deliveries report text only).
+ */
+void queue_rcpt_set_status(struct env_rcpt *r, const char *text,
+    const char *dflt);
 
 #endif

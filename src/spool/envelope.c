@@ -65,6 +65,12 @@ enum env_rtag {
 	ENV_R_ATTEMPTS = 9,    /* u32, required */
 	ENV_R_NEXT_TRY = 10,   /* i64, required */
 	ENV_R_LAST_ERROR = 11, /* string, optional */
+	/* Added for outbound delivery; records without them still decode. */
+	ENV_R_STATUS = 12,     /* string, optional */
+	ENV_R_REMOTE_MTA = 13, /* string, optional */
+	ENV_R_FLAGS = 14,      /* u32 ENV_RF_* bits, optional, absent if 0 */
+	ENV_R_LAST_TRY = 15,   /* i64, optional, absent if 0 */
+	ENV_R_LAST = ENV_R_LAST_TRY,
 };
 
 #define ENV_REQUIRED                                                           \
@@ -258,7 +264,7 @@ envelope_enc_rcpt(struct envelope_enc *w, const struct env_rcpt *r)
 
 	if (r->rcpt == NULL || r->rcpt[0] == '\0' ||
 	    (r->notify & ~(unsigned)ENV_NOTIFY_MASK) != 0 ||
-	    r->state > ENV_RCPT_FAILED) {
+	    r->state > ENV_RCPT_FAILED || (r->flags & ~ENV_RF_MASK) != 0) {
 		w->err = -1;
 		return;
 	}
@@ -274,6 +280,13 @@ envelope_enc_rcpt(struct envelope_enc *w, const struct env_rcpt *r)
 	envelope_enc_uint(w, ENV_R_ATTEMPTS, r->attempts, 4);
 	envelope_enc_uint(w, ENV_R_NEXT_TRY, (uint64_t)r->next_try, 8);
 	envelope_enc_str(w, ENV_R_LAST_ERROR, r->last_error);
+	envelope_enc_str(w, ENV_R_STATUS, r->status);
+	envelope_enc_str(w, ENV_R_REMOTE_MTA, r->remote_mta);
+	/* Zero is written as absence, so each value has one encoding. */
+	if (r->flags != 0)
+		envelope_enc_uint(w, ENV_R_FLAGS, r->flags, 4);
+	if (r->last_try != 0)
+		envelope_enc_uint(w, ENV_R_LAST_TRY, (uint64_t)r->last_try, 8);
 	if (w->err == 0)
 		envelope_put32((uint8_t *)w->b.data + start + 2,
 		    (uint32_t)(w->b.len - start - ENV_TLV_HDR));
@@ -422,7 +435,7 @@ envelope_dec_rcpt(struct envelope_dec *g, struct env_rcpt *r)
 
 	while (g->n > 0) {
 		if (envelope_dec_tlv(g, &tag, &v) < 0 || tag <= last ||
-		    tag > ENV_R_LAST_ERROR)
+		    tag > ENV_R_LAST)
 			return -1;
 		last = tag;
 		seen |= 1u << tag;
@@ -476,6 +489,26 @@ envelope_dec_rcpt(struct envelope_dec *g, struct env_rcpt *r)
 		case ENV_R_LAST_ERROR:
 			if (envelope_dec_str(&v, &r->last_error) < 0)
 				return -1;
+			break;
+		case ENV_R_STATUS:
+			if (envelope_dec_str(&v, &r->status) < 0)
+				return -1;
+			break;
+		case ENV_R_REMOTE_MTA:
+			if (envelope_dec_str(&v, &r->remote_mta) < 0)
+				return -1;
+			break;
+		case ENV_R_FLAGS:
+			/* Present means non-zero (canonical form). */
+			if (envelope_dec_uint(&v, 4, &x) < 0 || x == 0 ||
+			    (x & ~(uint64_t)ENV_RF_MASK) != 0)
+				return -1;
+			r->flags = (uint32_t)x;
+			break;
+		case ENV_R_LAST_TRY:
+			if (envelope_dec_uint(&v, 8, &x) < 0 || x == 0)
+				return -1;
+			r->last_try = (int64_t)x;
 			break;
 		default:
 			return -1;
@@ -655,6 +688,23 @@ envelope_add_rcpt(struct envelope *e, const char *rcpt, const char *orcpt,
 	return r;
 }
 
+struct env_rcpt *
+envelope_copy_rcpt(struct envelope *e, const struct env_rcpt *r)
+{
+	struct env_rcpt *n = envelope_add_rcpt(e, r->rcpt, r->orcpt,
+	    r->notify, r->dest, r->local, r->mbox_domain, r->mbox_user);
+
+	n->state = r->state;
+	n->attempts = r->attempts;
+	n->next_try = r->next_try;
+	envelope_set_str(&n->last_error, r->last_error);
+	envelope_set_str(&n->status, r->status);
+	envelope_set_str(&n->remote_mta, r->remote_mta);
+	n->flags = r->flags;
+	n->last_try = r->last_try;
+	return n;
+}
+
 void
 envelope_clear(struct envelope *e)
 {
@@ -668,6 +718,8 @@ envelope_clear(struct envelope *e)
 		free(r->mbox_domain);
 		free(r->mbox_user);
 		free(r->last_error);
+		free(r->status);
+		free(r->remote_mta);
 	}
 	free(e->rcpts);
 	free(e->sender);

@@ -37,7 +37,27 @@ struct env_rcpt {
 	uint32_t attempts;	/* delivery attempts so far */
 	int64_t next_try;	/* unix time of the next attempt */
 	char *last_error;	/* last failure text, or NULL */
+	char *status;		/* enhanced status code of the last attempt
+				 * ("4.4.1"), or NULL */
+	char *remote_mta;	/* host the last remote attempt talked to,
+				 * or NULL */
+	uint32_t flags;		/* ENV_RF_* */
+	int64_t last_try;	/* unix time of the last attempt, 0 never */
 };
+
+/*
+ * Per-recipient flags (env_rcpt.flags). The DSN_*_SENT bits are set only
+ * after the report they stand for is committed to the spool, so a crash
+ * may repeat a report but never lose one.
+ */
+#define ENV_RF_DSN_FAILURE_SENT 0x01u /* failure report committed */
+#define ENV_RF_DSN_DELAY_SENT	0x02u /* delay warning committed */
+#define ENV_RF_DSN_SUCCESS_SENT 0x04u /* success report committed */
+#define ENV_RF_RELAYED		0x08u /* accepted by a peer without DSN */
+#define ENV_RF_DIAG_SMTP	0x10u /* last_error is the peer's SMTP reply */
+#define ENV_RF_EXPIRED		0x20u /* failed because the queue lifetime
+				       * passed (status is the last one) */
+#define ENV_RF_MASK		0x3fu
 
 struct envelope {
 	char qid[32];		/* queue ID */
@@ -60,6 +80,10 @@ struct envelope {
 struct env_rcpt *envelope_add_rcpt(struct envelope *e, const char *rcpt,
     const char *orcpt, unsigned notify, const char *dest, bool local,
     const char *mbox_domain, const char *mbox_user);
+
+/* Appends a deep copy of r (every field, state included) to e. */
+struct env_rcpt *envelope_copy_rcpt(struct envelope *e,
+    const struct env_rcpt *r);
 
 /* Appends the record for e to out. 0, or -1 when it would exceed limits. */
 int envelope_encode(const struct envelope *e, struct buf *out);

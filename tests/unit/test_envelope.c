@@ -90,6 +90,10 @@ t_assert_equal(const struct envelope *a, const struct envelope *b)
 		assert_int_equal(x->attempts, y->attempts);
 		assert_true(x->next_try == y->next_try);
 		assert_true(t_streq(x->last_error, y->last_error));
+		assert_true(t_streq(x->status, y->status));
+		assert_true(t_streq(x->remote_mta, y->remote_mta));
+		assert_int_equal(x->flags, y->flags);
+		assert_true(x->last_try == y->last_try);
 	}
 }
 
@@ -119,6 +123,10 @@ t_fill_full(struct envelope *e)
 	r->attempts = 0xfffffffeu;
 	r->next_try = -5; /* negative times survive too */
 	envelope_set_str(&r->last_error, "550 5.1.1 no such user\r\n\x01");
+	envelope_set_str(&r->status, "5.1.1");
+	envelope_set_str(&r->remote_mta, "mx.example.net");
+	r->flags = ENV_RF_DSN_FAILURE_SENT | ENV_RF_DIAG_SMTP | ENV_RF_EXPIRED;
+	r->last_try = -7; /* any non-zero time */
 	r = envelope_add_rcpt(
 	    e, "carol@example.com", NULL, 0, NULL, false, NULL, NULL);
 	r->state = ENV_RCPT_DELIVERED;
@@ -596,6 +604,176 @@ test_huge_count(void **state)
 	envelope_clear(&e);
 }
 
+/*
+ * The recipient fields added for outbound delivery (tags 12..15), byte by
+ * byte: STATUS, REMOTE_MTA, FLAGS, LAST_TRY follow LAST_ERROR. Records
+ * written before them (t_golden) still decode, as the test above shows.
+ */
+static const uint8_t t_golden_ext[] = {
+    'P', 'T', 'R', 'L', 'E', 'N', 'V', 0,       /* magic */
+    1, 0, 0, 0,                                 /* version 1 */
+    198, 0, 0, 0,                               /* total length */
+    1, 0, 2, 0, 0, 0, 'Q', '2',                 /* QID "Q2" */
+    2, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,   /* ARRIVAL 1 */
+    3, 0, 0, 0, 0, 0,                           /* SENDER "" */
+    9, 0, 1, 0, 0, 0, 0,                        /* RET */
+    10, 0, 1, 0, 0, 0, 0,                       /* BODY */
+    11, 0, 1, 0, 0, 0, 0,                       /* SMTPUTF8 */
+    12, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* SIZE */
+    13, 0, 4, 0, 0, 0, 1, 0, 0, 0,              /* RCPT_COUNT 1 */
+    14, 0, 99, 0, 0, 0,                         /* RCPT group */
+    1, 0, 3, 0, 0, 0, 'r', '@', 'z',            /*   RCPT */
+    3, 0, 4, 0, 0, 0, 0, 0, 0, 0,               /*   NOTIFY */
+    5, 0, 1, 0, 0, 0, 0,                        /*   LOCAL */
+    8, 0, 1, 0, 0, 0, 0,                        /*   STATE */
+    9, 0, 4, 0, 0, 0, 1, 0, 0, 0,               /*   ATTEMPTS */
+    10, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /*   NEXT_TRY */
+    12, 0, 5, 0, 0, 0, '4', '.', '4', '.', '1', /*   STATUS */
+    13, 0, 1, 0, 0, 0, 'm',                     /*   REMOTE_MTA */
+    14, 0, 4, 0, 0, 0, 0x0a, 0, 0, 0,           /*   FLAGS */
+    15, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,  /*   LAST_TRY 2 */
+    0, 0, 0, 0,                                 /* CRC-32C (computed) */
+};
+
+/* Offset of the first byte of recipient tag tag in an encoded record. */
+static size_t
+t_find_rtag(const uint8_t *p, size_t n, uint8_t tag, size_t vlen)
+{
+	size_t i;
+
+	for (i = T_HDR; i + 6 + vlen <= n - T_CRC; i++)
+		if (p[i] == tag && p[i + 1] == 0 && p[i + 2] == vlen &&
+		    p[i + 3] == 0 && p[i + 4] == 0 && p[i + 5] == 0)
+			return i;
+	fail_msg("tag %u not found", tag);
+	return 0;
+}
+
+static void
+test_golden_ext(void **state)
+{
+	struct envelope e, d;
+	struct env_rcpt *r;
+	struct buf b;
+	uint8_t g[sizeof(t_golden_ext)];
+
+	(void)state;
+	memcpy(g, t_golden_ext, sizeof(g));
+	t_fix_crc(g, sizeof(g));
+	memset(&e, 0, sizeof(e));
+	memcpy(e.qid, "Q2", 3);
+	e.arrival = 1;
+	envelope_set_str(&e.sender, "");
+	r = envelope_add_rcpt(&e, "r@z", NULL, 0, NULL, false, NULL, NULL);
+	r->attempts = 1;
+	envelope_set_str(&r->status, "4.4.1");
+	envelope_set_str(&r->remote_mta, "m");
+	r->flags = ENV_RF_DSN_DELAY_SENT | ENV_RF_RELAYED;
+	r->last_try = 2;
+	buf_init(&b, T_MAX);
+	assert_int_equal(envelope_encode(&e, &b), 0);
+	assert_int_equal(b.len, sizeof(g));
+	assert_memory_equal(b.data, g, sizeof(g));
+	assert_int_equal(envelope_decode(g, sizeof(g), &d), 0);
+	t_assert_equal(&e, &d);
+	envelope_clear(&d);
+	buf_clear(&b);
+	envelope_clear(&e);
+}
+
+/*
+ * FLAGS and LAST_TRY are written only when non-zero, so a present zero is
+ * not canonical and is refused; unknown flag bits are refused both ways.
+ */
+static void
+test_ext_strict(void **state)
+{
+	struct envelope d;
+	uint8_t g[sizeof(t_golden_ext)];
+	size_t off;
+
+	(void)state;
+	memcpy(g, t_golden_ext, sizeof(g));
+	t_fix_crc(g, sizeof(g));
+	assert_int_equal(envelope_decode(g, sizeof(g), &d), 0);
+	envelope_clear(&d);
+
+	off = t_find_rtag(g, sizeof(g), 14, 4); /* FLAGS */
+	g[off + 6] = 0;
+	t_fix_crc(g, sizeof(g));
+	assert_int_equal(envelope_decode(g, sizeof(g), &d), -1);
+	g[off + 6] = 0x40; /* unknown bit */
+	t_fix_crc(g, sizeof(g));
+	assert_int_equal(envelope_decode(g, sizeof(g), &d), -1);
+	g[off + 6] = 0x3f; /* every known bit */
+	t_fix_crc(g, sizeof(g));
+	assert_int_equal(envelope_decode(g, sizeof(g), &d), 0);
+	assert_int_equal(d.rcpts[0].flags, ENV_RF_MASK);
+	envelope_clear(&d);
+
+	memcpy(g, t_golden_ext, sizeof(g));
+	off = t_find_rtag(g, sizeof(g), 15, 8); /* LAST_TRY */
+	g[off + 6] = 0;
+	t_fix_crc(g, sizeof(g));
+	assert_int_equal(envelope_decode(g, sizeof(g), &d), -1);
+
+	/* Tags after LAST_TRY are unknown. */
+	memcpy(g, t_golden_ext, sizeof(g));
+	g[off] = 16;
+	t_fix_crc(g, sizeof(g));
+	assert_int_equal(envelope_decode(g, sizeof(g), &d), -1);
+}
+
+static void
+test_ext_encode_refuses_bad_flags(void **state)
+{
+	struct envelope e;
+	struct buf b;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	memcpy(e.qid, "Q3", 3);
+	envelope_set_str(&e.sender, "");
+	envelope_add_rcpt(&e, "r@z", NULL, 0, NULL, false, NULL, NULL);
+	e.rcpts[0].flags = 0x80;
+	buf_init(&b, T_MAX);
+	assert_int_equal(envelope_encode(&e, &b), -1);
+	e.rcpts[0].flags = 0;
+	assert_int_equal(envelope_encode(&e, &b), 0);
+	buf_clear(&b);
+	envelope_clear(&e);
+}
+
+/* envelope_copy_rcpt copies every field, deeply. */
+static void
+test_copy_rcpt(void **state)
+{
+	struct envelope e, c;
+	size_t i;
+
+	(void)state;
+	t_fill_full(&e);
+	memset(&c, 0, sizeof(c));
+	memcpy(c.qid, e.qid, sizeof(c.qid));
+	c.arrival = e.arrival;
+	envelope_set_str(&c.sender, e.sender);
+	envelope_set_str(&c.helo, e.helo);
+	envelope_set_str(&c.client_addr, e.client_addr);
+	envelope_set_str(&c.client_name, e.client_name);
+	envelope_set_str(&c.protocol, e.protocol);
+	envelope_set_str(&c.envid, e.envid);
+	c.ret = e.ret;
+	c.body = e.body;
+	c.smtputf8 = e.smtputf8;
+	c.size = e.size;
+	for (i = 0; i < e.nrcpts; i++)
+		envelope_copy_rcpt(&c, &e.rcpts[i]);
+	t_assert_equal(&e, &c);
+	assert_ptr_not_equal(c.rcpts[0].status, e.rcpts[0].status);
+	envelope_clear(&e);
+	envelope_clear(&c);
+}
+
 static void
 test_set_str(void **state)
 {
@@ -628,6 +806,10 @@ main(void)
 	    cmocka_unit_test(test_strict_fields),
 	    cmocka_unit_test(test_huge_count),
 	    cmocka_unit_test(test_set_str),
+	    cmocka_unit_test(test_golden_ext),
+	    cmocka_unit_test(test_ext_strict),
+	    cmocka_unit_test(test_ext_encode_refuses_bad_flags),
+	    cmocka_unit_test(test_copy_rcpt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

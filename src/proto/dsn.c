@@ -48,6 +48,7 @@
 #include "proto/dsn.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -425,7 +426,7 @@ dsn_status_part(struct dsn_out *o, const struct dsn_report *r)
 				struct buf pre;
 				struct dsn_out p = {&pre, 0};
 
-				buf_init(&pre, 256);
+				buf_init(&pre, o->b->max);
 				dsn_clean(&p, rc->orcpt, tlen, false);
 				dsn_puts(&p, ";");
 				if (span_eq_ci(
@@ -654,8 +655,8 @@ dsn_compose(const struct dsn_report *r, struct buf *out)
 {
 	struct buf text, status;
 	struct dsn_out o = {out, 0}, t = {&text, 0}, s = {&status, 0};
-	char boundary[DSN_BOUNDARY_MAX], date[64];
-	size_t start = out->len, i;
+	char boundary[DSN_BOUNDARY_MAX], date[64], *to;
+	size_t start = out->len, i, to_len;
 	bool eight, status8;
 
 	if (r->hostname == NULL || r->message_id == NULL || r->sender == NULL ||
@@ -680,9 +681,17 @@ dsn_compose(const struct dsn_report *r, struct buf *out)
 
 	dsn_puts(&o, "From: \"Mail Delivery System\" <MAILER-DAEMON@");
 	dsn_clean(&o, r->hostname, strlen(r->hostname), false);
-	dsn_puts(&o, ">\r\nTo: <");
-	dsn_clean(&o, r->sender, strlen(r->sender), r->utf8);
 	dsn_puts(&o, ">\r\n");
+	/* Folded like the others: an escaped path may pass 998 octets. */
+	to_len = strlen(r->sender) + 3;
+	to = malloc(to_len);
+	if (to == NULL) {
+		o.err = -1;
+		goto done;
+	}
+	(void)snprintf(to, to_len, "<%s>", r->sender);
+	dsn_field_str(&o, "To", NULL, to, r->utf8);
+	free(to);
 	dsn_field_str(&o, "Subject", NULL, dsn_subject(r->kind), false);
 	dsn_field_str(&o, "Date", NULL, date, false);
 	dsn_puts(&o, "Message-ID: <");

@@ -417,6 +417,7 @@ queue_local_record(struct queue *q, struct env_rcpt *r, int result,
 	if (result == 0) {
 		r->state = ENV_RCPT_DELIVERED;
 		queue_rcpt_set_status(r, NULL, "2.0.0");
+		envelope_set_str(&r->last_error, NULL); /* an earlier try's */
 		return "sent (delivered to maildir)";
 	}
 	envelope_set_str(&r->last_error, error);

@@ -356,7 +356,6 @@ queue_remote_result(struct queue *q, uint64_t did, const char *remote_mta,
 		(double)(ts.tv_nsec - qd->started.tv_nsec) / 1e9;
 	m = qd->m;
 	q->remote_in_flight--;
-	queue_domain_put(q, qd->dom);
 	m->in_flight--;
 	for (k = 0; k < n; k++)
 		m->busy[qd->rcpts[k]] = false;
@@ -388,6 +387,8 @@ queue_remote_result(struct queue *q, uint64_t did, const char *remote_mta,
 			    esc);
 		}
 	}
+	/* After the log lines: they name the domain when no host answered. */
+	queue_domain_put(q, qd->dom);
 	free(qd->rcpts);
 	free(qd);
 	if (m->deleted) {

@@ -379,7 +379,15 @@ class Petrel:
             "users %s" % self.users_path,
             "aliases %s" % self.aliases_path,
         ]
-        lines += list(self.extra if extra is None else extra)
+        extra = list(self.extra if extra is None else extra)
+        # Hermetic outbound: no test reaches a real DNS server. Nothing
+        # listens on 127.0.53.254, so lookups fail at once and remote
+        # mail is deferred; netlab.py's tests bring their own DNS lines.
+        if not any(ln.startswith("dns-resolver ") for ln in extra):
+            lines.append("dns-resolver 127.0.53.254")
+        if not any(ln.startswith("dns-trust-anchor ") for ln in extra):
+            lines.append("dns-trust-anchor none")
+        lines += extra
         return "\n".join(lines) + "\n"
 
     def write_config(self, text=None):

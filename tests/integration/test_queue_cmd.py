@@ -159,7 +159,9 @@ def test_list_and_show(qsrv):
     m = msgs[qid]
     assert m["sender"] == "s@example.org" and not m["held"]
     assert m["size"] > 100
-    assert states(m) == {REMOTE: "pending", "demo@localhost": "delivered"}
+    # The remote recipient waits: tried (no DNS in the tests) or not yet.
+    assert states(m)["demo@localhost"] == "delivered"
+    assert states(m)[REMOTE] in ("pending", "deferred")
     remote = [r for r in m["rcpts"] if r["dest"] == REMOTE][0]
     assert remote["orig"] == "fwd@example.test"
 
@@ -167,7 +169,7 @@ def test_list_and_show(qsrv):
     lines = out.splitlines()
     for want in ("id: " + qid, "status: queued", "sender: <s@example.org>",
                  "envid: env-123", "ret: HDRS", "recipients: 2",
-                 "recipient: <%s>" % REMOTE, "  state: pending",
+                 "recipient: <%s>" % REMOTE,
                  "  rcpt to: <fwd@example.test>",
                  "  orcpt: rfc822;fwd@example.test",
                  "  notify: SUCCESS,FAILURE",
@@ -196,7 +198,9 @@ def test_delete(qsrv):
     wait_until(lambda: qid in listing(qsrv), what="the message listed")
     assert qid in spool_names(qsrv, "queue")
     out = ok(qsrv, "delete", qid)
-    assert out == "%s deleted\n" % qid
+    # A remote attempt (failing: no DNS in the tests) may be in flight.
+    assert re.match(r"%s deleted( \(\d+ deliveries in flight: their "
+                    r"results will be ignored\))?\n$" % qid, out), out
     msgs = listing(qsrv)
     assert qid not in msgs and keep in msgs
     assert not [n for n in spool_names(qsrv, "queue") + spool_names(
@@ -214,7 +218,7 @@ def test_delete_while_in_flight(qsrv):
         qid = send_mixed(qsrv, "in flight")
         wait_in_flight(qsrv, qid)
         out = ok(qsrv, "delete", qid)
-        assert "deleted (1 deliveries in flight" in out
+        assert re.search(r"deleted \(\d+ deliveries in flight", out), out
         assert qid not in listing(qsrv)
         assert not spool_names(qsrv, "queue")
         st.cont()
@@ -234,7 +238,8 @@ def test_hold_restart_release(qsrv):
     qid = send_mixed(qsrv, "hold me")
     other = send_mixed(qsrv, "not held")
     wait_until(lambda: qid in listing(qsrv), what="the message listed")
-    assert ok(qsrv, "hold", qid) == "%s held\n" % qid
+    assert re.match(r"%s held( \(\d+ deliveries in flight record their "
+                    r"result first\))?\n$" % qid, ok(qsrv, "hold", qid))
     assert qid in spool_names(qsrv, "hold")
     assert qid not in spool_names(qsrv, "queue")
     m = listing(qsrv)
@@ -257,7 +262,7 @@ def test_hold_restart_release(qsrv):
     assert not spool_names(qsrv, "hold")
     m = listing(qsrv)
     assert not m[qid]["held"]
-    assert states(m[qid])[REMOTE] == "pending"
+    assert states(m[qid])[REMOTE] in ("pending", "deferred")
     # Released messages are scheduled again, and were delivered once.
     assert qsrv.count() == 2
 
@@ -292,14 +297,16 @@ def test_hold_while_in_flight(qsrv):
         qid = send_mixed(qsrv, "hold in flight")
         wait_in_flight(qsrv, qid)
         out = ok(qsrv, "hold", qid)
-        assert "held (1 deliveries in flight record their result first)" \
-            in out
+        assert re.search(r"held \(\d+ deliveries in flight record their "
+                         r"result first\)", out), out
         assert qid in spool_names(qsrv, "hold")
         st.cont()
         # The delivery in flight finishes and is recorded in hold/.
         wait_until(lambda: states(listing(qsrv)[qid]).get(
             "demo@localhost") == "delivered", what="the result recorded")
-    assert spool_names(qsrv, "hold") == [qid, qid + ".st"]
+    # Saved once the remote attempt (no DNS here) is back too.
+    wait_until(lambda: spool_names(qsrv, "hold") == [qid, qid + ".st"],
+               what="the state saved in hold/")
     assert not spool_names(qsrv, "queue")
     m = listing(qsrv)[qid]
     assert m["held"] and states(m)[REMOTE] == "held"

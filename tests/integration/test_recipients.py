@@ -273,7 +273,7 @@ def test_smtputf8_needs_ehlo(shared_petrel):
 def test_dsn_parameters_accepted(petrel):
     c = petrel.connect()
     c.ehlo()
-    r = c.cmd("MAIL FROM:<sender@example.org> RET=HDRS ENVID=abc")
+    r = c.cmd("MAIL FROM:<bob@example.test> RET=HDRS ENVID=abc")
     assert r.code == 250, r
     r = c.cmd("RCPT TO:<demo@localhost> NOTIFY=SUCCESS,FAILURE "
               "ORCPT=rfc822;demo@localhost")
@@ -286,6 +286,9 @@ def test_dsn_parameters_accepted(petrel):
     c.quit()
     assert len(petrel.wait_messages(1)) == 1
     assert len(petrel.wait_messages(1, "example.test", "alice")) == 1
+    # NOTIFY=SUCCESS: the sender hears of demo's delivery (RFC 3461 5.2).
+    report, = petrel.wait_messages(1, "example.test", "bob")
+    assert b"Action: delivered" in report
 
 
 @pytest.mark.parametrize("params", [

@@ -17,12 +17,14 @@ DnsServer(workdir, keydir=None, addr="127.0.53.1", port=None)
     the trust anchor file `dns.trust_anchor`. Names go either straight into
     `test.` or into delegated child zones made by
         dns.zone("secure.test")              signed, DS in the parent
-        dns.zone("plain.test", "insecure")   unsigned, no DS (provably insecure)
+        dns.zone("plain.test", "insecure")   unsigned, no DS (provably
+                                             insecure)
         dns.zone("bad.test", "bogus")        signed, DS in the parent, but the
-                                             signatures over A/AAAA/MX/TXT/TLSA/
-                                             CNAME are corrupted after signing
-        dns.zone("old.test", "expired")      signed with signatures that expired
-                                             in the past (also bogus)
+                                             signatures over A/AAAA/MX/TXT/
+                                             TLSA/CNAME are corrupted after
+                                             signing
+        dns.zone("old.test", "expired")      signed with signatures that
+                                             expired in the past (also bogus)
     Records:  dns.mx(domain, "mx1.x.test", (20, "mx2.x.test"))
               dns.a(name, "127.0.25.1", ...)   dns.aaaa(name, "::1")
               dns.tlsa(name, "3 1 1 HEX")      dns.txt(name, "v=STSv1; id=1")
@@ -848,7 +850,8 @@ server:
 forward-zone:
   name: "."
   forward-addr: {a}@{p}
-""".format(ta=self.trust_anchor, rtt=INFRA_MAX_RTT, a=addr or self.addr, p=self.port))
+""".format(ta=self.trust_anchor, rtt=INFRA_MAX_RTT, a=addr or self.addr,
+           p=self.port))
         return path
 
 

@@ -187,10 +187,8 @@ sendmail_tmpfile(void)
 		    "cannot create a temporary file in %s: %s", dir,
 		    strerror(errno));
 	/* No O_TMPFILE here: a named file, unlinked at once. */
-	if (snprintf(path, sizeof(path), "%s/petrel-sendmail.XXXXXX", dir) >=
-	    (int)sizeof(path))
-		sendmail_die(EX_TEMPFAIL, "%s: path too long", dir);
-	if ((fd = mkostemp(path, O_CLOEXEC)) < 0)
+	if ((fd = fsio_mktemp(dir, "petrel-sendmail.", path,
+	    sizeof(path))) < 0)
 		sendmail_die(EX_TEMPFAIL,
 		    "cannot create a temporary file in %s: %s", dir,
 		    strerror(errno));

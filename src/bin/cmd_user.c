@@ -551,15 +551,12 @@ cmd_user_write(
 	mode_t mode = f->exists ? (f->st.st_mode & 07777) : 0600;
 	int fd;
 
-	if (snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX",
-		strcmp(f->dir, "/") == 0 ? "" : f->dir,
-		base) >= (int)sizeof(tmp)) {
-		cmd_user_err(err, errsz, "%s: path too long", f->path);
-		return -1;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
+	char prefix[NAME_MAX + 3];
+
+	snprintf(prefix, sizeof(prefix), ".%s.", base);
+	fd = fsio_mktemp(f->dir, prefix, tmp, sizeof(tmp));
 	if (fd < 0) {
-		cmd_user_err(err, errsz, "%s: %s", tmp, strerror(errno));
+		cmd_user_err(err, errsz, "%s: %s", f->path, strerror(errno));
 		return -1;
 	}
 	if (fchmod(fd, mode) != 0 ||

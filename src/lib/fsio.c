@@ -2,6 +2,10 @@
 #include "lib/fsio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int
@@ -42,4 +46,21 @@ fsio_fdatasync(int fd)
 		if (errno != EINTR)
 			return -1;
 	return 0;
+}
+
+int
+fsio_mktemp(const char *dir, const char *prefix, char *path, size_t pathsz)
+{
+	/* mkostemp() replaces the last six bytes, which must all be 'X'. */
+	static const size_t suffix = 6;
+	int n = snprintf(path, pathsz, "%s/%s", strcmp(dir, "/") == 0 ? "" :
+	    dir, prefix);
+
+	if (n < 0 || (size_t)n + suffix >= pathsz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memset(path + n, 'X', suffix);
+	path[(size_t)n + suffix] = '\0';
+	return mkostemp(path, O_CLOEXEC);
 }

@@ -19,6 +19,7 @@
 #include "bin/imsg.h"
 #include "bin/proc.h"
 #include "lib/log.h"
+#include "proto/smtp_reply.h"
 #include "sched/queue.h"
 
 static struct {
@@ -230,20 +231,9 @@ q_local_closed(struct ipc_chan *ch, void *arg)
 static bool
 q_status_ok(const char *s)
 {
-	size_t part, digits;
+	struct span sp = span_cstr(s);
 
-	if ((s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
-		return false;
-	s += 2;
-	for (part = 0; part < 2; part++) {
-		for (digits = 0; *s >= '0' && *s <= '9'; s++)
-			digits++;
-		if (digits < 1 || digits > 3)
-			return false;
-		if (part == 0 && *s++ != '.')
-			return false;
-	}
-	return *s == '\0';
+	return smtp_reply_enhanced_len(sp, 0) == sp.n;
 }
 
 /* Printable ASCII, at most REMOTE_DIAG_MAX bytes (bin/imsg.h). */

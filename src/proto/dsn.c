@@ -56,6 +56,7 @@
 #include "lib/span.h"
 #include "lib/utf8.h"
 #include "proto/smtp_param.h"
+#include "proto/smtp_reply.h"
 
 #define DSN_BOUNDARY_MAX 80
 
@@ -301,41 +302,30 @@ dsn_header_len(const char *p, size_t n)
 	return n;
 }
 
-/* status-code = class "." subject "." detail, digits 1..3 each. */
+/*
+ * status-code = class "." subject "." detail (RFC 3463 2; the grammar is
+ * proto/smtp_reply's), with a class that fits the action: 4 or 5 for a
+ * failure (an expired recipient keeps its last 4.x.x), 4 for a delay, 2
+ * for the others.
+ */
 static bool
 dsn_status_ok(const char *s, enum dsn_action a)
 {
-	size_t part, digits;
+	struct span sp;
 
 	if (s == NULL)
 		return false;
+	sp = span_cstr(s);
+	if (smtp_reply_enhanced_len(sp, 0) != sp.n)
+		return false;
 	switch (a) {
 	case DSN_ACTION_FAILED:
-		/* An expired recipient keeps its last 4.x.x status. */
-		if (s[0] != '5' && s[0] != '4')
-			return false;
-		break;
+		return s[0] == '5' || s[0] == '4';
 	case DSN_ACTION_DELAYED:
-		if (s[0] != '4')
-			return false;
-		break;
+		return s[0] == '4';
 	default:
-		if (s[0] != '2')
-			return false;
-		break;
+		return s[0] == '2';
 	}
-	if (s[1] != '.')
-		return false;
-	s += 2;
-	for (part = 0; part < 2; part++) {
-		for (digits = 0; *s >= '0' && *s <= '9'; s++)
-			digits++;
-		if (digits < 1 || digits > 3)
-			return false;
-		if (part == 0 && *s++ != '.')
-			return false;
-	}
-	return *s == '\0';
 }
 
 static const char *

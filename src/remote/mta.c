@@ -487,8 +487,8 @@ remote_deliver(struct remote *r, struct remote_job *j)
 /* ---- what sessions report ---- */
 
 void
-mta_host_failed(struct mta_conn *c, bool perm, const char *status,
-    const char *diag, bool smtp)
+mta_host_failed(struct mta_conn *c, const char *status, const char *diag,
+    bool smtp)
 {
 	struct remote_job *j = c->job;
 	struct mta_route *rt;
@@ -501,7 +501,6 @@ mta_host_failed(struct mta_conn *c, bool perm, const char *status,
 	}
 	rt = j->route;
 	rt->conn = NULL;
-	(void)perm;	/* host-level failures are retried (see top) */
 
 	mta_route_error(rt, status, diag, smtp);
 	if (c->tls_failed && c->policy == CONF_TLS_MAY && !c->no_tls &&
@@ -528,7 +527,7 @@ mta_host_failed_errno(struct mta_conn *c, const char *what)
 	snprintf(diag, sizeof(diag), "%s: %s: %s", c->relay, what,
 	    strerror(errno));
 	log_warn("relay=%s %s: %s", c->relay, what, strerror(errno));
-	mta_host_failed(c, false, "4.4.0", diag, false);
+	mta_host_failed(c, "4.4.0", diag, false);
 }
 
 static void

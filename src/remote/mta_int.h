@@ -125,9 +125,10 @@ struct mta_conn {
  * The connection could not be used for the job (connect, greeting, TLS,
  * AUTH failure, protocol error, lost before the transaction finished).
  * Recipients not yet done stay for the next host; status and diag say
- * why (temporary unless perm). Frees conn.
+ * why, for the deferral if no host is left (a host-level failure never
+ * bounces: the queue lifetime does). Frees conn.
  */
-void mta_host_failed(struct mta_conn *c, bool perm, const char *status,
+void mta_host_failed(struct mta_conn *c, const char *status,
     const char *diag, bool smtp);
 /*
  * The transaction ended with every recipient done. The connection goes

@@ -115,7 +115,7 @@ mta_fail_reply(struct mta_conn *c, const char *when)
 	mta_reply_status(c, "4.0.0", status, sizeof(status));
 	snprintf(diag, sizeof(diag), "%s", text);
 	log_info("relay=%s %s: %s", c->relay, when, text);
-	mta_host_failed(c, c->reply.code >= 500, status, diag, true);
+	mta_host_failed(c, status, diag, true);
 }
 
 static void
@@ -133,7 +133,7 @@ mta_fail(struct mta_conn *c, const char *status, const char *fmt, ...)
 	va_end(ap);
 	snprintf(diag, sizeof(diag), "%s: %s", c->relay, msg);
 	log_info("relay=%s %s", c->relay, msg);
-	mta_host_failed(c, false, status, diag, false);
+	mta_host_failed(c, status, diag, false);
 }
 
 /* ---- connection set-up ---- */
@@ -838,13 +838,10 @@ mta_read_cb(struct bufferevent *bev, void *arg)
 			mta_conn_free(c);
 			break;
 		}
+		/* No reply is due now: judge it once one is. */
 		if (c->state == MTA_S_CONNECTING || c->state == MTA_S_TLS ||
-		    c->state == MTA_S_READY || c->state == MTA_S_CONTENT) {
-			/* Nothing is due now: a reply here is a protocol
-			 * error, but wait until one is due to judge. */
-			if (c->state != MTA_S_CONTENT)
-				break;
-		}
+		    c->state == MTA_S_READY)
+			break;
 		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
 		lr = line_find(p, want, SMTP_REPLY_LINE_MAX, &len, &used);
 		if (lr == LINE_MORE)

@@ -324,6 +324,26 @@ queue_remote_record(struct queue *q, struct qmsg *m, struct env_rcpt *r,
 	}
 }
 
+/*
+ * A delivery is over (result or lost process): frees it and lets its
+ * message go on (saved, rescheduled, removed, or freed if deleted).
+ */
+static void
+queue_remote_release(struct queue *q, struct qdelivery *qd)
+{
+	struct qmsg *m = qd->m;
+
+	queue_domain_put(q, qd->dom);
+	free(qd->rcpts);
+	free(qd);
+	if (m->deleted) {
+		if (m->in_flight == 0)
+			queue_msg_free(m);
+	} else {
+		queue_msg_check(m);
+	}
+}
+
 void
 queue_remote_result(struct queue *q, uint64_t did, const char *remote_mta,
     unsigned n, const struct queue_remote_result *results)
@@ -388,15 +408,7 @@ queue_remote_result(struct queue *q, uint64_t did, const char *remote_mta,
 		}
 	}
 	/* After the log lines: they name the domain when no host answered. */
-	queue_domain_put(q, qd->dom);
-	free(qd->rcpts);
-	free(qd);
-	if (m->deleted) {
-		if (m->in_flight == 0)
-			queue_msg_free(m);
-	} else {
-		queue_msg_check(m);
-	}
+	queue_remote_release(q, qd);
 	queue_pump(q);
 }
 
@@ -430,15 +442,7 @@ queue_remote_lost(struct queue *q)
 				m->busy[qd->rcpts[k]] = false;
 			m->in_flight--;
 			q->remote_in_flight--;
-			queue_domain_put(q, qd->dom);
-			free(qd->rcpts);
-			free(qd);
-			if (m->deleted) {
-				if (m->in_flight == 0)
-					queue_msg_free(m);
-			} else {
-				queue_msg_check(m);
-			}
+			queue_remote_release(q, qd);
 		}
 	}
 }

@@ -255,8 +255,9 @@ def alive(pid):
 class Petrel:
     name = "petrel"
 
-    def __init__(self, binary, tmp, port):
+    def __init__(self, binary, tmp, port, extra_conf=()):
         self.binary, self.tmp, self.port = binary, tmp, port
+        self.extra_conf = list(extra_conf)  # more petrel.conf lines
         self.proc = None
         self.n = 0
         self.state = None
@@ -273,6 +274,7 @@ class Petrel:
             f.write("hostname bench.test\nstate-dir %s\nlisten 127.0.0.1:%d mx\n"
                     "domain localhost\nusers %s/users\nmax-connections 10000\n"
                     "max-connections-per-ip 10000\n" % (st, self.port, st))
+            f.write("".join(ln + "\n" for ln in self.extra_conf))
         self.state = st
         self.logf = open(os.path.join(st, "petrel.log"), "ab")
         self.proc = subprocess.Popen([self.binary, "serve", "--config", conf],
@@ -336,8 +338,9 @@ class Petrel:
 class Postfix:
     name = "postfix"
 
-    def __init__(self, tmp, port):
+    def __init__(self, tmp, port, extra_main_cf=()):
         self.tmp, self.port = tmp, port
+        self.extra_main_cf = list(extra_main_cf)  # more main.cf lines
         self.base = os.path.join(tmp, "postfix")
         self.etc = os.path.join(self.base, "etc")
         self.queue = os.path.join(self.base, "queue")
@@ -396,6 +399,7 @@ maillog_file = {b}/maillog
 maillog_file_prefixes = {b}
 biff = no
 """.format(q=self.queue, b=b, m=self.mail, e=self.etc, uid=self.uid, gid=self.gid)
+        main_cf += "".join(ln + "\n" for ln in self.extra_main_cf)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(main_cf)
         services = [
@@ -493,9 +497,10 @@ biff = no
 
 # ---------------------------------------------------------------- tests
 
-def smtp_source(port, count, sessions, size, persistent=False, timeout=900):
+def smtp_source(port, count, sessions, size, persistent=False, timeout=900,
+                rcpt=RCPT):
     cmd = ["smtp-source", "-l", str(size), "-m", str(count), "-s", str(sessions),
-           "-f", FROM, "-t", RCPT]
+           "-f", FROM, "-t", rcpt]
     if persistent:
         cmd.insert(1, "-d")
     cmd.append("127.0.0.1:%d" % port)

@@ -39,27 +39,31 @@ chmod 0755 "$tmp"          # the servers' unprivileged users must traverse it
 cleanup() {
 	rc=$?
 	trap - EXIT INT TERM HUP
-	# bench.py stops its servers itself; this is the fallback after a kill.
-	if [ -f "$tmp/petrel.pid" ]; then
-		pid=$(cat "$tmp/petrel.pid")
-		if kill -0 "$pid" 2>/dev/null; then
-			kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
-			kill -TERM "$pid" 2>/dev/null || true
-			i=0
-			while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
-			kill -KILL "$pid" $kids 2>/dev/null || true
+	# bench.py and relay.py stop their servers themselves; this is the
+	# fallback after a kill (relay.py's servers live in $tmp/relay).
+	for d in "$tmp" "$tmp/relay"; do
+		if [ -f "$d/petrel.pid" ]; then
+			pid=$(cat "$d/petrel.pid")
+			if kill -0 "$pid" 2>/dev/null; then
+				kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+				kill -TERM "$pid" 2>/dev/null || true
+				i=0
+				while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+				kill -KILL "$pid" $kids 2>/dev/null || true
+			fi
 		fi
-	fi
-	if [ -f "$tmp/postfix.pid" ] && [ -d "$tmp/postfix/etc" ]; then
-		pid=$(cat "$tmp/postfix.pid")
-		if kill -0 "$pid" 2>/dev/null; then
-			kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
-			timeout 30 postfix -c "$tmp/postfix/etc" stop >/dev/null 2>&1 || true
-			i=0
-			while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
-			kill -KILL "$pid" $kids 2>/dev/null || true
+		if [ -f "$d/postfix.pid" ] && [ -d "$d/postfix/etc" ]; then
+			pid=$(cat "$d/postfix.pid")
+			if kill -0 "$pid" 2>/dev/null; then
+				kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+				timeout 30 postfix -c "$d/postfix/etc" stop >/dev/null 2>&1 || true
+				i=0
+				while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+				kill -KILL "$pid" $kids 2>/dev/null || true
+			fi
 		fi
-	fi
+		[ -f "$d/sink.pid" ] && kill -KILL "$(cat "$d/sink.pid")" 2>/dev/null || true
+	done
 	rm -rf "$tmp"
 	exit $rc
 }
@@ -78,6 +82,22 @@ while :; do
 	rc=$?
 	kill -0 $child 2>/dev/null || break
 done
-set -e
 [ $rc -eq 124 ] && echo "bench: timed out after ${BENCH_TIMEOUT:-2400}s" >&2
+[ $rc -eq 0 ] || exit $rc
+
+# Outbound: relay through the remote process to smtp-sink (bench/relay.py),
+# appended to results-latest.txt.
+relay_opts=""
+for o in "$@"; do [ "$o" = --no-postfix ] && relay_opts="--no-postfix"; done
+timeout -k 30 "${BENCH_TIMEOUT:-2400}" "$py" "$here/relay.py" \
+    --petrel "$petrel" --tmp "$tmp" --out "$here/results-latest.txt" \
+    $relay_opts &
+child=$!
+while :; do
+	wait $child
+	rc=$?
+	kill -0 $child 2>/dev/null || break
+done
+set -e
+[ $rc -eq 124 ] && echo "bench: relay timed out" >&2
 exit $rc

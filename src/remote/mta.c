@@ -255,7 +255,7 @@ mta_job_finish(struct remote_job *j)
 			    REMOTE_F_SMTP : 0);
 		log_escape(rc->dest, strlen(rc->dest), to, sizeof(to));
 		log_escape(rc->diag, strlen(rc->diag), diag, sizeof(diag));
-		log_info("qid=%s to=<%s> relay=%s delay=%.3f tls=%s dsn=%s "
+		log_info("qid=%s to=<%s> relay=%s delay=%.3f tls=%s code=%s "
 		    "status=%s (%s)", j->qid, to, rt->relay[0] ? rt->relay :
 		    "none", delay, rt->tls[0] ? rt->tls : "none", rc->status,
 		    rc->result == REMOTE_OK ? "sent" : rc->result ==

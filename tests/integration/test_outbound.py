@@ -111,7 +111,7 @@ def test_bogus_zone_defers_without_a_fallback(petrel_factory, dns,
         dns.a("bad.test", ADDRS[3])
     p = petrel_factory(extra=relay_conf(dns, netlab_port))
     p.send(["x@bad.test"], sender=SENDER)
-    p.wait_log(r"to=<x@bad.test> .*dsn=4\.4\.3 status=deferred")
+    p.wait_log(r"to=<x@bad.test> .*code=4\.4\.3 status=deferred")
     time.sleep(1)
     assert peer.sessions == []
 

@@ -5,7 +5,8 @@
 set -eu
 what=${1:-build}
 pkgs="gcc make cmake pkg-config libssl-dev libevent-dev libcrypt-dev libargon2-dev
-    libunbound-dev dns-root-data ca-certificates openssl"
+    libunbound-dev libcurl4-openssl-dev zlib1g-dev dns-root-data ca-certificates
+    openssl"
 case "$what" in
 check) pkgs="$pkgs libcmocka-dev python3-pytest swaks nsd ldnsutils
     bind9-dnsutils unbound-host postfix iproute2" ;;

@@ -16,6 +16,7 @@ enum imsg_type {
 	IMSG_CTL_QUEUE,		/* queue: fd: a control connection to answer
 				 * (bin/control.h); str request, a valid
 				 * "queue ..." line */
+	IMSG_CTL_REMOTE,	/* remote: the same for a "tls ..." line */
 
 	/* smtp -> queue; id = session id */
 	IMSG_Q_CREATE = 100,	/* str sender, str helo, str client_addr,
@@ -53,7 +54,8 @@ enum imsg_type {
 				 * from offset 0); str qid, str domain
 				 * (lower-case destination), str sender ("" for
 				 * <>), str envid (or NULL), u32 ret, u32 body,
-				 * u32 smtputf8, u64 content_len, u32 nrcpts
+				 * u32 smtputf8, u32 requiretls (RFC 8689 MAIL
+				 * FROM parameter: 0/1), u64 content_len, u32 nrcpts
 				 * (1..REMOTE_RCPT_MAX), then nrcpts times:
 				 * u32 rcpt index, str dest, str orcpt (or
 				 * NULL), u32 notify */
@@ -66,6 +68,13 @@ enum imsg_type {
 				 * flags (REMOTE_F_*), str status ("5.1.1"),
 				 * str diagnostic (printable ASCII, at most
 				 * REMOTE_DIAG_MAX bytes) */
+	IMSG_R_REPORT,		/* id 0; fd: a message the remote process
+				 * composed (a TLS-RPT report, RFC 8460): RFC
+				 * 5322 text with CRLF line ends, read to EOF,
+				 * at most REMOTE_REPORT_MAX bytes; str sender
+				 * ("" for <>), u32 nrcpts (1..REMOTE_RCPT_MAX),
+				 * then nrcpts times str rcpt. The queue spools
+				 * it as a new message from the local host */
 };
 
 #define IMSG_LISTENER_LOCAL 0xffffffffu

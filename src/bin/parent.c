@@ -9,8 +9,8 @@
  *   queue  the only writer of the spool, as user-queue
  *   local  the only writer of mailboxes, as user-local
  *   auth   the only holder of password hashes; chrooted, as user-auth
- *   remote outbound delivery: DNS, SMTP client, TLS; chrooted, as
- *          user-remote
+ *   remote outbound delivery: DNS, SMTP client, TLS; chrooted to
+ *          STATE/remote (its own records), as user-remote
  *
  * It connects them pairwise (smtp-queue, queue-local, smtp-auth, queue-remote) with
  * socketpairs it
@@ -70,6 +70,10 @@ static struct {
 	struct child child[CH_N];
 	bool stopping;
 	char chroot_dir[4096];
+	char remote_dir[4096];	/* STATE/remote: the remote process's root
+				 * (its TLS records, MTA-STS cache, TLS-RPT
+				 * counts), also its working directory when
+				 * petrel runs unprivileged */
 } P;
 
 static void parent_spawn(int i);
@@ -132,9 +136,8 @@ parent_spawn(int i)
 {
 	struct child *c = &P.child[i];
 	char uid[32], gid[32], lvl[8];
-	const char *dir = (i == CH_SMTP || i == CH_AUTH || i == CH_REMOTE) &&
-	    c->uid >= 0 ?
-	    P.chroot_dir : "-";
+	const char *dir = i == CH_REMOTE ? P.remote_dir :
+	    (i == CH_SMTP || i == CH_AUTH) && c->uid >= 0 ? P.chroot_dir : "-";
 	int sv[2];
 	size_t k;
 	pid_t pid;
@@ -507,6 +510,10 @@ parent_main(const char *config_path)
 	}
 	snprintf(P.chroot_dir, sizeof(P.chroot_dir), "%s/empty", c->state_dir);
 	parent_dir(P.chroot_dir, -1, -1, 0755);
+	snprintf(P.remote_dir, sizeof(P.remote_dir), "%s/remote",
+	    c->state_dir);
+	parent_dir(P.remote_dir, P.child[CH_REMOTE].uid,
+	    P.child[CH_REMOTE].gid, 0700);
 	parent_dir(c->spool_dir, P.child[CH_QUEUE].uid, P.child[CH_QUEUE].gid,
 	    0700);
 	parent_dir(c->mail_dir, P.child[CH_LOCAL].uid, P.child[CH_LOCAL].gid,

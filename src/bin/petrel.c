@@ -79,15 +79,22 @@ check_config(const char *path, bool dump)
 	return 0;
 }
 
-/* Drops to uid/gid (when root), chrooting first if dir is not "-". */
+/*
+ * Drops to uid/gid (when root), chrooting first if dir is not "-".
+ * Unprivileged (uid < 0), a dir other than "-" becomes the working
+ * directory, so a process keeps its files in the same place either way.
+ */
 static void
 child_drop(const char *name, const char *uid_s, const char *gid_s,
     const char *dir)
 {
 	long uid = strtol(uid_s, NULL, 10), gid = strtol(gid_s, NULL, 10);
 
-	if (uid < 0)
+	if (uid < 0) {
+		if (strcmp(dir, "-") != 0 && chdir(dir) != 0)
+			fatal("%s: chdir %s", name, dir);
 		return;
+	}
 	if (strcmp(dir, "-") != 0 && (chroot(dir) != 0 || chdir("/") != 0))
 		fatal("%s: chroot %s", name, dir);
 	if (setgroups(0, NULL) != 0 ||

@@ -114,6 +114,7 @@ q_remote_deliver(void *arg, uint64_t did, const struct queue_remote_delivery *d,
 	ipc_put_u32(&b, d->ret);
 	ipc_put_u32(&b, d->body);
 	ipc_put_u32(&b, d->smtputf8);
+	ipc_put_u32(&b, d->requiretls);
 	ipc_put_u64(&b, d->content_len);
 	ipc_put_u32(&b, d->nrcpts);
 	for (i = 0; i < d->nrcpts; i++) {

@@ -122,6 +122,7 @@ rp_deliver(struct ipc_msg *m)
 	j->ret = ipc_get_u32(m);
 	j->body = ipc_get_u32(m);
 	j->smtputf8 = ipc_get_u32(m) != 0;
+	j->requiretls = ipc_get_u32(m) != 0;
 	j->content_len = ipc_get_u64(m);
 	n = ipc_get_u32(m);
 	if (j->fd < 0 || qid == NULL || strlen(qid) >= sizeof(j->qid) ||

@@ -48,6 +48,11 @@ struct conf_tls_rule {		/* tls-policy DOMAIN POLICY */
 	enum conf_tls_policy policy;
 };
 
+enum conf_tls_remember {	/* tls-remember-policy */
+	CONF_REMEMBER_DEFER,	/* remember: a probable downgrade defers */
+	CONF_REMEMBER_WARN,	/* warn: deliver in plaintext, log a warning */
+};
+
 enum conf_dns_mode {
 	CONF_DNS_RESOLVCONF,	/* forward to /etc/resolv.conf's servers */
 	CONF_DNS_RECURSIVE,	/* resolve from the root ourselves */
@@ -148,6 +153,24 @@ struct conf {
 	char **dns_options;	/* dns-option NAME VALUE (repeated): pairs
 				 * for ub_ctx_set_option(NAME ":", VALUE) */
 	size_t ndns_options;	/* number of pairs */
+
+	/* Transport security (issue 5: src/remote/tlspol.c and friends). */
+	bool dane;		/* dane yes|no; default yes: DANE (RFC 7672)
+				 * wherever DNSSEC validation is available */
+	bool mta_sts;		/* mta-sts yes|no; default yes (RFC 8461) */
+	char *sts_ca_file;	/* mta-sts-ca-file PATH; default
+				 * outbound-ca-file: the CAs for MTA-STS policy
+				 * fetches and MX certificates (PKIX) */
+	unsigned tls_remember;	/* tls-remember DUR; default 30d, 0 = off:
+				 * how long a host that offered STARTTLS and
+				 * completed a handshake is expected to */
+	enum conf_tls_remember tls_remember_policy; /* tls-remember-policy
+				 * remember|warn; default remember */
+	bool tlsrpt;		/* tlsrpt yes|no; default yes: record results
+				 * and send daily RFC 8460 reports */
+	char *tlsrpt_contact;	/* tlsrpt-contact ADDR; default
+				 * postmaster@HOSTNAME: contact-info of the
+				 * reports and the sender of their mail */
 };
 
 /*
@@ -181,6 +204,8 @@ enum conf_tls_policy conf_tls_policy_for(const struct conf *c,
     const char *domain);
 /* "none", "may", "encrypt", "verify". */
 const char *conf_tls_policy_name(enum conf_tls_policy p);
+/* "remember", "warn". */
+const char *conf_tls_remember_name(enum conf_tls_remember p);
 /* "mx", "submission", "submissions". */
 const char *conf_role_name(enum conf_role r);
 /* Writes the effective configuration, one directive a line, every option

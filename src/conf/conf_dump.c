@@ -150,6 +150,14 @@ conf_dump_outbound(const struct conf *c, struct buf *out)
 		conf_dump_value(out, c->dns_options[2 * i + 1]);
 		(void)buf_putc(out, '\n');
 	}
+	conf_dump_kv(out, "dane", c->dane ? "yes" : "no");
+	conf_dump_kv(out, "mta-sts", c->mta_sts ? "yes" : "no");
+	conf_dump_kv(out, "mta-sts-ca-file", c->sts_ca_file);
+	conf_dump_duration(out, "tls-remember", c->tls_remember);
+	conf_dump_kv(out, "tls-remember-policy",
+	    conf_tls_remember_name(c->tls_remember_policy));
+	conf_dump_kv(out, "tlsrpt", c->tlsrpt ? "yes" : "no");
+	conf_dump_kv(out, "tlsrpt-contact", c->tlsrpt_contact);
 }
 
 void

@@ -98,6 +98,9 @@ int conf_do_smarthost(struct conf_parser *, const struct conf_keyword *);
 int conf_do_smarthost_tls(struct conf_parser *,
     const struct conf_keyword *);
 int conf_do_dns_resolver(struct conf_parser *, const struct conf_keyword *);
+int conf_do_remember(struct conf_parser *, const struct conf_keyword *);
+int conf_do_tlsrpt_contact(struct conf_parser *,
+    const struct conf_keyword *);
 int conf_do_trust_anchor(struct conf_parser *, const struct conf_keyword *);
 int conf_do_dns_option(struct conf_parser *, const struct conf_keyword *);
 /* Their defaults, before the first line. */

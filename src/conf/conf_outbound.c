@@ -1,7 +1,8 @@
 /*
  * conf_outbound: the keywords of outbound delivery (read by src/remote and
  * src/sched): outbound-source, outbound-tls and tls-policy, smarthost and
- * smarthost-tls, dns-resolver, dns-trust-anchor, dns-option, their
+ * smarthost-tls, dns-resolver, dns-trust-anchor, dns-option, the
+ * transport security ones (tls-remember-policy, tlsrpt-contact), their
  * defaults and the checks that involve several of them. The simple
  * numbers and paths among them are plain entries of conf_parse.c's
  * keyword table. docs/config.md describes each.
@@ -298,6 +299,55 @@ conf_do_dns_option(struct conf_parser *p, const struct conf_keyword *kw)
 	return 0;
 }
 
+const char *
+conf_tls_remember_name(enum conf_tls_remember p)
+{
+	return p == CONF_REMEMBER_WARN ? "warn" : "remember";
+}
+
+int
+conf_do_remember(struct conf_parser *p, const struct conf_keyword *kw)
+{
+	char clip[64];
+
+	if (conf_want_one(p, kw) < 0)
+		return -1;
+	if (strcmp(p->argv[1], "remember") == 0)
+		p->c->tls_remember_policy = CONF_REMEMBER_DEFER;
+	else if (strcmp(p->argv[1], "warn") == 0)
+		p->c->tls_remember_policy = CONF_REMEMBER_WARN;
+	else
+		return conf_parse_error(p, "%s: '%s' is not remember or warn",
+		    kw->name, conf_clip(p->argv[1], clip, sizeof(clip)));
+	return 0;
+}
+
+/* tlsrpt-contact LOCAL@DOMAIN: printable, no spaces or quotes. */
+int
+conf_do_tlsrpt_contact(struct conf_parser *p, const struct conf_keyword *kw)
+{
+	const char *a, *at;
+	char clip[64];
+	size_t i;
+
+	if (conf_want_one(p, kw) < 0)
+		return -1;
+	a = p->argv[1];
+	at = strrchr(a, '@');
+	for (i = 0; a[i] != '\0'; i++)
+		if (a[i] <= ' ' || a[i] > '~' || strchr("\"<>(),;:\\[]",
+		    a[i]) != NULL)
+			break;
+	if (a[i] != '\0' || at == NULL || at == a || i > 254 ||
+	    !conf_domain_is_valid(at + 1, strlen(at + 1)))
+		return conf_parse_error(p, "%s: '%s' is not an address "
+		    "local@domain", kw->name, conf_clip(a, clip,
+		    sizeof(clip)));
+	free(p->c->tlsrpt_contact);
+	p->c->tlsrpt_contact = xstrdup(a);
+	return 0;
+}
+
 void
 conf_outbound_defaults(struct conf *c)
 {
@@ -311,6 +361,10 @@ conf_outbound_defaults(struct conf *c)
 	c->outbound_tls = CONF_TLS_MAY;
 	c->smarthost_verify = true;
 	c->dns_mode = CONF_DNS_RESOLVCONF;
+	c->dane = true;
+	c->mta_sts = true;
+	c->tls_remember = 30 * 86400;
+	c->tlsrpt = true;
 }
 
 int
@@ -323,6 +377,13 @@ conf_outbound_finish(struct conf_parser *p)
 	if (c->outbound_ca_file == NULL)
 		c->outbound_ca_file = xstrdup(
 		    "/etc/ssl/certs/ca-certificates.crt");
+	if (c->sts_ca_file == NULL)
+		c->sts_ca_file = xstrdup(c->outbound_ca_file);
+	if (c->tlsrpt_contact == NULL) {
+		size_t n = strlen(c->hostname) + sizeof("postmaster@");
+		c->tlsrpt_contact = xmalloc(n);
+		snprintf(c->tlsrpt_contact, n, "postmaster@%s", c->hostname);
+	}
 	if (c->dns_trust_anchor == NULL) {
 		c->dns_trust_anchor = xstrdup("/usr/share/dns/root.key");
 	} else if (c->dns_trust_anchor[0] == '\0') {

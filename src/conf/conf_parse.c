@@ -145,6 +145,15 @@ static const struct conf_keyword conf_keywords[] = {
 	{ "dns-trust-anchor", conf_do_trust_anchor, CONF_OFF(dns_trust_anchor),
 	    0, 0, false },
 	{ "dns-option", conf_do_dns_option, 0, 0, 0, true },
+	{ "dane", conf_do_bool, CONF_OFF(dane), 0, 0, false },
+	{ "mta-sts", conf_do_bool, CONF_OFF(mta_sts), 0, 0, false },
+	{ "mta-sts-ca-file", conf_do_path, CONF_OFF(sts_ca_file), 0, 0,
+	    false },
+	{ "tls-remember", conf_do_duration, CONF_OFF(tls_remember), 0,
+	    3650 * CONF_DAY, false },
+	{ "tls-remember-policy", conf_do_remember, 0, 0, 0, false },
+	{ "tlsrpt", conf_do_bool, CONF_OFF(tlsrpt), 0, 0, false },
+	{ "tlsrpt-contact", conf_do_tlsrpt_contact, 0, 0, 0, false },
 };
 
 #define CONF_NKEYWORDS (sizeof(conf_keywords) / sizeof(conf_keywords[0]))

@@ -75,6 +75,8 @@ conf_free(struct conf *c)
 	for (i = 0; i < 2 * c->ndns_options; i++)
 		free(c->dns_options[i]);
 	free(c->dns_options);
+	free(c->sts_ca_file);
+	free(c->tlsrpt_contact);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -26,6 +26,7 @@
 
 #define REMOTE_RCPT_MAX 50	/* recipients in one job */
 #define REMOTE_DIAG_MAX 512	/* diagnostic text per recipient */
+#define REMOTE_REPORT_MAX (1024 * 1024) /* IMSG_R_REPORT message size */
 
 enum remote_result { REMOTE_OK = 0, REMOTE_TEMP = 1, REMOTE_PERM = 2 };
 #define REMOTE_F_RELAYED 0x1	/* accepted by a peer without DSN */
@@ -57,6 +58,8 @@ struct remote_job {
 	char *envid;		/* xtext or NULL */
 	unsigned ret, body;	/* enum smtp_ret, enum smtp_body */
 	bool smtputf8;
+	bool requiretls;	/* RFC 8689: only over DANE or MTA-STS
+				 * verified TLS to a peer offering REQUIRETLS */
 	uint64_t content_len;
 	int fd;			/* queue file; content from offset 0 */
 	struct remote_rcpt *rcpts;

@@ -75,6 +75,7 @@ struct queue_remote_delivery {
 	const char *envid;	/* xtext as received, or NULL */
 	unsigned ret, body;	/* enum smtp_ret, enum smtp_body */
 	bool smtputf8;
+	bool requiretls;	/* RFC 8689 */
 	uint64_t content_len;
 	unsigned nrcpts;
 	const struct queue_remote_rcpt *rcpts;

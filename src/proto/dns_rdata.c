@@ -156,6 +156,39 @@ dns_rdata_tlsa(struct span rd, struct dns_rdata_tlsa *out)
 	return DNS_RDATA_OK;
 }
 
+int
+dns_rdata_txt(struct span rd, char *out, size_t outsz, size_t *len)
+{
+	const unsigned char *p = dns_rdata_bytes(rd);
+	size_t i = 0, o = 0;
+
+	*len = 0;
+	if (outsz > 0)
+		out[0] = '\0';
+	if (rd.n == 0)
+		return DNS_RDATA_SHORT;
+	while (i < rd.n) {
+		size_t n = p[i++];
+
+		if (n > rd.n - i) {
+			if (outsz > 0)
+				out[0] = '\0';
+			return DNS_RDATA_SHORT;
+		}
+		if (o + n >= outsz) {
+			if (outsz > 0)
+				out[0] = '\0';
+			return DNS_RDATA_TOOLONG;
+		}
+		memcpy(out + o, p + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
+	*len = o;
+	return DNS_RDATA_OK;
+}
+
 bool
 dns_rdata_is_hostname(struct span text)
 {
@@ -192,6 +225,8 @@ dns_rdata_strerror(int err)
 		return "invalid name in rdata";
 	case DNS_RDATA_BADTLSA:
 		return "TLSA data length does not match its matching type";
+	case DNS_RDATA_TOOLONG:
+		return "TXT record too long";
 	default:
 		return "unknown rdata error";
 	}

@@ -29,6 +29,7 @@
 /* RR types petrel asks for (RFC 1035 3.2.2, RFC 3596, RFC 6698). */
 #define DNS_RDATA_TYPE_A     1
 #define DNS_RDATA_TYPE_CNAME 5
+#define DNS_RDATA_TYPE_TXT   16
 #define DNS_RDATA_TYPE_MX    15
 #define DNS_RDATA_TYPE_AAAA  28
 #define DNS_RDATA_TYPE_TLSA  52
@@ -42,6 +43,7 @@ enum dns_rdata_err {
 				 * outside [A-Za-z0-9_-] in a label */
 	DNS_RDATA_BADTLSA = -3, /* a TLSA record whose data length does
 				 * not match its matching type */
+	DNS_RDATA_TOOLONG = -4, /* TXT text larger than the caller's buffer */
 };
 
 struct dns_rdata_mx {
@@ -102,6 +104,17 @@ int dns_rdata_aaaa(struct span rd, unsigned char out[16]);
  * *out is zeroed.
  */
 int dns_rdata_tlsa(struct span rd, struct dns_rdata_tlsa *out);
+
+/*
+ * TXT rdata (RFC 1035 3.3.14): one or more <character-string>s, each a
+ * length octet and that many octets. RFC 7208 3.3 and RFC 8461 3.1 read a
+ * record as the concatenation of its strings without separators; that
+ * concatenation goes to out (outsz bytes, NUL added) and its length to
+ * *len. Returns DNS_RDATA_OK, DNS_RDATA_SHORT (a string runs past the
+ * rdata, or no string at all) or DNS_RDATA_TOOLONG (it does not fit out;
+ * out is "" then). Bytes are copied as they are: the caller judges them.
+ */
+int dns_rdata_txt(struct span rd, char *out, size_t outsz, size_t *len);
 
 /*
  * True if text (a name as given to a query, an optional single trailing

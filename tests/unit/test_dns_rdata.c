@@ -355,6 +355,35 @@ test_strerror(void **state)
 	assert_non_null(dns_rdata_strerror(-99));
 }
 
+static void
+test_txt(void **state)
+{
+	static const unsigned char two[] = "\x09v=STSv1; \x06id=123";
+	static const unsigned char bad[] = "\x05" "abc";
+	char out[64];
+	size_t len = 99;
+
+	(void)state;
+	assert_int_equal(dns_rdata_txt(span_make((const char *)two, sizeof(two) - 1), out,
+	    sizeof(out), &len), DNS_RDATA_OK);
+	assert_string_equal(out, "v=STSv1; id=123");
+	assert_int_equal(len, 15);
+	/* An empty string is a valid record with no text. */
+	assert_int_equal(dns_rdata_txt(span_make("\0", 1), out, sizeof(out),
+	    &len), DNS_RDATA_OK);
+	assert_int_equal(len, 0);
+	assert_int_equal(dns_rdata_txt(span_make((const char *)bad, sizeof(bad) - 1), out,
+	    sizeof(out), &len), DNS_RDATA_SHORT);
+	assert_string_equal(out, "");
+	assert_int_equal(dns_rdata_txt(span_make((const char *)two, 0), out, sizeof(out),
+	    &len), DNS_RDATA_SHORT);
+	assert_int_equal(dns_rdata_txt(span_make((const char *)two, sizeof(two) - 1), out,
+	    15, &len), DNS_RDATA_TOOLONG);
+	assert_string_equal(out, "");
+	assert_int_equal(dns_rdata_txt(span_make((const char *)two, sizeof(two) - 1), out,
+	    16, &len), DNS_RDATA_OK);
+}
+
 int
 main(void)
 {
@@ -363,6 +392,7 @@ main(void)
 	    cmocka_unit_test(test_name_limits),
 	    cmocka_unit_test(test_a_aaaa),
 	    cmocka_unit_test(test_tlsa),
+	    cmocka_unit_test(test_txt),
 	    cmocka_unit_test(test_is_hostname),
 	    cmocka_unit_test(test_strerror),
 	};

@@ -244,6 +244,12 @@ bundle_load_outbound(struct bundle *b, const struct conf *c, char *err,
 	    "outbound-ca-file (no certificate can be verified)", err,
 	    errsz) != 0)
 		return -1;
+	if (strcmp(c->sts_ca_file, c->outbound_ca_file) != 0 &&
+	    bundle_read_optional(&b->part[BUNDLE_STS_CA], c->sts_ca_file,
+	    "/etc/ssl/certs/ca-certificates.crt",
+	    "mta-sts-ca-file (no MTA-STS policy can be verified)", err,
+	    errsz) != 0)
+		return -1;
 	if (c->smarthost_auth == NULL)
 		return 0;
 	if (stat(c->smarthost_auth, &st) == 0 && (st.st_mode & 0077) != 0)

@@ -27,6 +27,8 @@ enum bundle_part {
 	BUNDLE_TRUST_ANCHOR,	/* dns-trust-anchor file, or empty */
 	BUNDLE_CA,		/* outbound-ca-file, or empty */
 	BUNDLE_RELAY_AUTH,	/* smarthost-auth file, or empty */
+	BUNDLE_STS_CA,		/* mta-sts-ca-file, or empty when it is
+				 * outbound-ca-file */
 	BUNDLE_NPARTS
 };
 

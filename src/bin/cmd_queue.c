@@ -1,6 +1,6 @@
 /*
- * cmd_queue: `petrel queue list|show|delete|hold|release|flush` and
- * `petrel reload`. Each finds the state directory in the configuration
+ * cmd_queue: `petrel queue list|show|delete|hold|release|flush`,
+ * `petrel tls list|forget HOST|report` and `petrel reload`. Each finds the state directory in the configuration
  * (reading that file only: no keys, no users, nothing created) and sends
  * one request over STATE/control.sock; the running server does the work,
  * so the spool is only ever changed by its queue process.
@@ -21,6 +21,8 @@ cmd_queue_usage(void)
 	    "usage: petrel queue list [--config FILE]\n"
 	    "       petrel queue show|delete|hold|release ID [--config FILE]\n"
 	    "       petrel queue flush [--config FILE]\n"
+	    "       petrel tls list|report [--config FILE]\n"
+	    "       petrel tls forget HOST [--config FILE]\n"
 	    "       petrel reload [--config FILE]\n");
 	return 2;
 }
@@ -107,6 +109,29 @@ cmd_queue_main(int argc, char **argv)
 		    "petrel: '%.64s' is not a queue ID (16 "
 		    "characters 0-9 A-F)\n",
 		    pos[1]);
+		return 2;
+	}
+	return cmd_queue_send(config, request);
+}
+
+int
+cmd_tls_main(int argc, char **argv)
+{
+	const char *config, *pos[2];
+	char request[CONTROL_REQUEST_MAX], err[256];
+	struct control_req req;
+	int n;
+
+	if ((n = cmd_queue_args(argc, argv, &config, pos, 2)) < 1 ||
+	    (n == 1) != (strcmp(pos[0], "list") == 0 ||
+	    strcmp(pos[0], "report") == 0) ||
+	    (n == 2 && strcmp(pos[0], "forget") != 0))
+		return cmd_queue_usage();
+	if (snprintf(request, sizeof(request), "tls %s%s%s", pos[0],
+	    n == 2 ? " " : "", n == 2 ? pos[1] : "") >= (int)sizeof(request) ||
+	    control_parse(request, strlen(request), &req, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "petrel: '%.64s' is not a host name\n", pos[1]);
 		return 2;
 	}
 	return cmd_queue_send(config, request);

@@ -12,6 +12,9 @@
  */
 int cmd_queue_main(int argc, char **argv);
 
+/* `petrel tls list|report|forget HOST [--config FILE]`, argv[0] "tls". */
+int cmd_tls_main(int argc, char **argv);
+
 /* `petrel reload [--config FILE]`, argv[0] being "reload"; as above. */
 int cmd_reload_main(int argc, char **argv);
 

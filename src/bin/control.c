@@ -13,6 +13,7 @@
  */
 #include "bin/control.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@
 
 #include "lib/log.h"
 #include "lib/span.h"
+#include "proto/dns_rdata.h"
 #include "lib/xalloc.h"
 
 #define CONTROL_CLIENT_TIMEOUT 60 /* seconds the client waits */
@@ -120,6 +122,31 @@ control_parse(const char *line, size_t len, struct control_req *out, char *err,
 			return -1;
 		}
 	}
+	if (nw >= 2 && control_word_is(w[0], "tls")) {
+		if (nw == 2 && control_word_is(w[1], "list")) {
+			out->verb = CONTROL_TLS_LIST;
+			return 0;
+		}
+		if (nw == 2 && control_word_is(w[1], "report")) {
+			out->verb = CONTROL_TLS_REPORT;
+			return 0;
+		}
+		if (nw == 3 && control_word_is(w[1], "forget")) {
+			if (!dns_rdata_is_hostname(w[2])) {
+				snprintf(err, errsz, "'%.*s' is not a host name",
+				    w[2].n > 64 ? 64 : (int)w[2].n, w[2].p);
+				return -1;
+			}
+			out->verb = CONTROL_TLS_FORGET;
+			if (w[2].p[w[2].n - 1] == '.')
+				w[2].n--;	/* one trailing dot */
+			for (i = 0; i < w[2].n; i++)
+				out->host[i] = (char)tolower(
+				    (unsigned char)w[2].p[i]);
+			out->host[i] = '\0';
+			return 0;
+		}
+	}
 	snprintf(err, errsz, "unknown request '%.*s'", len > 64 ? 64 : (int)len,
 	    line);
 	return -1;
@@ -132,6 +159,15 @@ control_format(const struct control_req *req, char *out, size_t outsz)
 
 	if (req->verb == CONTROL_RELOAD) {
 		snprintf(out, outsz, "reload");
+		return;
+	}
+	if (req->verb == CONTROL_TLS_LIST || req->verb == CONTROL_TLS_REPORT) {
+		snprintf(out, outsz, "tls %s", req->verb == CONTROL_TLS_LIST ?
+		    "list" : "report");
+		return;
+	}
+	if (req->verb == CONTROL_TLS_FORGET) {
+		snprintf(out, outsz, "tls forget %s", req->host);
 		return;
 	}
 	for (i = 0;
@@ -242,7 +278,7 @@ control_handle(struct control_conn *c, size_t linelen)
 	control_format(&req, line, sizeof(line));
 	/* Changes are logged for the record; looking only at debug level. */
 	log_msg(req.verb == CONTROL_QUEUE_LIST || req.verb == CONTROL_QUEUE_SHOW
-		    ? LOG_LVL_DEBUG
+		|| req.verb == CONTROL_TLS_LIST ? LOG_LVL_DEBUG
 		    : LOG_LVL_INFO,
 	    "control: uid=%ld request=\"%s\"", c->uid, line);
 	if (req.verb == CONTROL_RELOAD) {
@@ -250,8 +286,10 @@ control_handle(struct control_conn *c, size_t linelen)
 		control_answer_now(c->fd, r, err);
 		return;
 	}
-	/* The queue process answers on its copy of the descriptor. */
-	if (control_srv.ops->queue(c->fd, line, err, sizeof(err)) != 0)
+	/* The queue (remote) process answers on its copy of the descriptor. */
+	if ((req.verb == CONTROL_TLS_LIST || req.verb == CONTROL_TLS_FORGET ||
+	    req.verb == CONTROL_TLS_REPORT ? control_srv.ops->remote :
+	    control_srv.ops->queue)(c->fd, line, err, sizeof(err)) != 0)
 		control_answer_now(c->fd, -1, err);
 }
 

@@ -25,10 +25,15 @@
  *   queue hold QID     keep it from delivery, across restarts
  *   queue release QID  end a hold
  *   queue flush        retry every deferred delivery now
+ *   tls list           the MX hosts remembered for offering TLS (remote
+ *                      process; docs/operations.md "remember-TLS")
+ *   tls forget HOST    drop HOST's record (HOST: a host name)
+ *   tls report         send the TLS-RPT reports now, today's included
  *
  * The parent answers `reload` and every malformed request itself and
  * hands the connection of a `queue` request to the queue process
- * (IMSG_CTL_QUEUE), which writes the reply (control_reply) and closes it.
+ * (IMSG_CTL_QUEUE), of a `tls` request to the remote process
+ * (IMSG_CTL_REMOTE), which writes the reply (control_reply) and closes it.
  *
  * Access: the socket is mode 0600, owned by the user running the parent,
  * and the parent also checks the peer's uid (SO_PEERCRED): root or its
@@ -59,11 +64,17 @@ enum control_verb {
 	CONTROL_QUEUE_HOLD,
 	CONTROL_QUEUE_RELEASE,
 	CONTROL_QUEUE_FLUSH,
+	CONTROL_TLS_LIST,
+	CONTROL_TLS_FORGET,
+	CONTROL_TLS_REPORT,
 };
+
+#define CONTROL_HOST_MAX 253
 
 struct control_req {
 	enum control_verb verb;
 	char qid[SPOOL_QID_LEN + 1]; /* "" unless the verb takes one */
+	char host[CONTROL_HOST_MAX + 1]; /* tls forget: lower-case */
 };
 
 /*
@@ -90,6 +101,8 @@ struct control_ops {
 	 * then answers the error itself).
 	 */
 	int (*queue)(int fd, const char *request, char *err, size_t errsz);
+	/* A `tls` request: the same, for the remote process. */
+	int (*remote)(int fd, const char *request, char *err, size_t errsz);
 };
 
 /*

@@ -377,8 +377,29 @@ parent_control_queue(int fd, const char *request, char *err, size_t errsz)
 	return r;
 }
 
+/* A `tls` request: the remote process answers it. */
+static int
+parent_control_remote(int fd, const char *request, char *err, size_t errsz)
+{
+	struct buf b;
+	int r;
+
+	if (P.stopping || P.child[CH_REMOTE].ch == NULL) {
+		snprintf(err, errsz, "the remote process is not running (%s)",
+		    P.stopping ? "petrel is stopping" : "being restarted");
+		return -1;
+	}
+	buf_init(&b, CONTROL_REQUEST_MAX + 64);
+	ipc_put_str(&b, request);
+	r = ipc_send(P.child[CH_REMOTE].ch, IMSG_CTL_REMOTE, 0, fd, &b);
+	buf_clear(&b);
+	if (r != 0)
+		snprintf(err, errsz, "the remote process is not reachable");
+	return r;
+}
+
 static const struct control_ops parent_control_ops = { parent_reload,
-	parent_control_queue };
+	parent_control_queue, parent_control_remote };
 
 /* Makes dir (one level) with owner and mode; fatal on failure. */
 static void

@@ -34,6 +34,7 @@ usage(void)
 	    "       petrel check-config [--config FILE] [-n]\n"
 	    "       petrel queue list|flush [--config FILE]\n"
 	    "       petrel queue show|delete|hold|release ID [--config FILE]\n"
+	    "       petrel tls list|report|forget HOST [--config FILE]\n"
 	    "       petrel reload [--config FILE]\n"
 	    "       petrel resolve [--host] DOMAIN [--config FILE]\n"
 	    "       petrel user add [--config FILE] ADDRESS [--address EXTRA]..."
@@ -201,6 +202,8 @@ main(int argc, char **argv)
 		return cmd_queue_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "reload") == 0)
 		return cmd_reload_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "tls") == 0)
+		return cmd_tls_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "resolve") == 0)
 		return cmd_resolve_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "user") == 0)

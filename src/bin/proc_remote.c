@@ -12,12 +12,15 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "bin/control.h"
 #include "bin/imsg.h"
 #include "bin/proc.h"
+#include "lib/fsio.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "remote/remote.h"
@@ -65,6 +68,8 @@ rp_conf(struct ipc_msg *m)
 	env.ta_len = rc->b.part[BUNDLE_TRUST_ANCHOR].len;
 	env.ca = buf_str(&rc->b.part[BUNDLE_CA]);
 	env.ca_len = rc->b.part[BUNDLE_CA].len;
+	env.sts_ca = buf_str(&rc->b.part[BUNDLE_STS_CA]);
+	env.sts_ca_len = rc->b.part[BUNDLE_STS_CA].len;
 	env.relay_auth = buf_str(&rc->b.part[BUNDLE_RELAY_AUTH]);
 	env.relay_auth_len = rc->b.part[BUNDLE_RELAY_AUTH].len;
 	if (remote_configure(R.remote, &env, err, sizeof(err)) != 0) {
@@ -180,6 +185,99 @@ rp_queue_closed(struct ipc_chan *ch, void *arg)
 	R.gen++;
 }
 
+/* A message remote composed (a TLS-RPT report) goes to the queue. */
+static void
+rp_send_message(void *arg, const char *sender, const char *const *rcpts,
+    size_t nrcpts, const char *msg, size_t len)
+{
+	struct buf b;
+	size_t i;
+	int fd;
+
+	(void)arg;
+	if (R.queue == NULL || nrcpts == 0 || nrcpts > REMOTE_RCPT_MAX ||
+	    len > REMOTE_REPORT_MAX) {
+		log_warn("report to <%s> not queued: %s", rcpts[0],
+		    R.queue == NULL ? "no queue process" : "too large");
+		return;
+	}
+	fd = memfd_create("petrel-report", MFD_CLOEXEC);
+	if (fd < 0 || fsio_write_all(fd, msg, len) != 0 ||
+	    lseek(fd, 0, SEEK_SET) != 0) {
+		log_warn("report to <%s> not queued: %s", rcpts[0],
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	buf_init(&b, 4096);
+	ipc_put_str(&b, sender);
+	ipc_put_u32(&b, (uint32_t)nrcpts);
+	for (i = 0; i < nrcpts; i++)
+		ipc_put_str(&b, rcpts[i]);
+	if (ipc_send(R.queue, IMSG_R_REPORT, 0, fd, &b) != 0)
+		log_warn("report to <%s> not queued: the queue is not "
+		    "reachable", rcpts[0]);
+	buf_clear(&b);
+	close(fd);
+}
+
+/* `petrel tls report` finished: the reply says how many went out. */
+static void
+rp_report_done(void *arg, unsigned nsent)
+{
+	int fd = (int)(intptr_t)arg;
+	struct buf out;
+
+	buf_init(&out, 128);
+	buf_printf(&out, "%u report%s queued\n", nsent, nsent == 1 ? "" :
+	    "s");
+	control_reply(R.base, fd, &out, 0, "");
+	buf_clear(&out);
+}
+
+/* A `tls ...` control request; the parent validated it. */
+static void
+rp_control(struct ipc_msg *m)
+{
+	struct control_req req;
+	struct buf out;
+	char *line, err[CONTROL_HOST_MAX + 64];
+	int fd = m->fd, r = 0;
+
+	line = ipc_get_str(m);
+	ipc_get_end(m);
+	if (fd < 0 || line == NULL || remote_unconfigured(R.remote) ||
+	    control_parse(line, strlen(line), &req, err, sizeof(err)) != 0)
+		fatalx("parent: bad control request");
+	free(line);
+	m->fd = -1;
+	err[0] = '\0';
+	buf_init(&out, 65536);
+	switch (req.verb) {
+	case CONTROL_TLS_LIST:
+		remote_tls_list(R.remote, &out);
+		break;
+	case CONTROL_TLS_FORGET:
+		r = remote_tls_forget(R.remote, req.host);
+		if (r != 0)
+			snprintf(err, sizeof(err), "%s: no record", req.host);
+		else
+			buf_printf(&out, "%s: forgotten\n", req.host);
+		break;
+	case CONTROL_TLS_REPORT:
+		buf_clear(&out);
+		remote_tls_report(R.remote, rp_report_done,
+		    (void *)(intptr_t)fd);
+		return;
+	default:
+		fatalx("parent: control request %d is not for remote",
+		    (int)req.verb);
+	}
+	control_reply(R.base, fd, r == 0 ? &out : NULL, r, err);
+	buf_clear(&out);
+}
+
 static void
 rp_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
@@ -203,6 +301,9 @@ rp_parent_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		R.queue = ipc_chan_new(R.base, m->fd, "queue", rp_queue_recv,
 		    rp_queue_closed, NULL);
 		m->fd = -1;
+		break;
+	case IMSG_CTL_REMOTE:
+		rp_control(m);
 		break;
 	default:
 		fatalx("parent: unexpected message %u", m->type);
@@ -237,6 +338,7 @@ proc_remote_main(void)
 	signal(SIGPIPE, SIG_IGN);
 	R.base = proc_event_base();
 	R.remote = remote_new(R.base, rp_done, NULL);
+	remote_set_sender(R.remote, rp_send_message, NULL);
 	ipc_chan_new(R.base, PROC_CTL_FD, "parent", rp_parent_recv,
 	    rp_parent_closed, NULL);
 	term = evsignal_new(R.base, SIGTERM, rp_sigterm, NULL);

@@ -133,6 +133,8 @@ dns_qtype_name(int qtype)
 		return "MX";
 	case DNS_RDATA_TYPE_TLSA:
 		return "TLSA";
+	case DNS_RDATA_TYPE_TXT:
+		return "TXT";
 	default:
 		return "record";
 	}

@@ -41,6 +41,7 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "remote/dane.h"
 #include "remote/dns.h"
 #include "remote/mta_int.h"
 #include "tls/tls.h"
@@ -53,23 +54,17 @@ struct mta_route {
 	unsigned port;
 	bool smarthost;
 	enum conf_tls_policy policy;
+	bool dane;			/* TLSA lookups for secure hosts */
 	struct dns_query *dnsq;
+	struct dane_query *daneq;
 	struct mta_conn *conn;		/* the connection working on it */
 	char status[16];		/* last failure */
 	char diag[REMOTE_DIAG_MAX + 1];
 	bool diag_smtp;
+	bool any_temp;			/* some failure was temporary */
 	char relay[340];
 	char tls[200];
-};
-
-struct remote {
-	struct event_base *base;
-	remote_done_fn done;
-	void *arg;
-	struct mta_cfg *cfg;
-	struct remote_job *jobs;	/* in flight */
-	struct mta_conn *idle;		/* reusable connections, newest first */
-	unsigned nidle;
+	enum mta_security security;	/* of the last host tried */
 };
 
 static void mta_try_next(struct remote_job *j);
@@ -84,6 +79,7 @@ mta_cfg_unref(struct mta_cfg *cfg)
 		return;
 	dns_free(cfg->dns);
 	SSL_CTX_free(cfg->tls);
+	SSL_CTX_free(cfg->tls_sts);
 	explicit_bzero(cfg->relay_pass, sizeof(cfg->relay_pass));
 	if (cfg->env.release != NULL)
 		cfg->env.release(cfg->env.owner);
@@ -135,6 +131,7 @@ remote_new(struct event_base *base, remote_done_fn done, void *arg)
 	r->base = base;
 	r->done = done;
 	r->arg = arg;
+	remote_tls_open(r);
 	return r;
 }
 
@@ -153,6 +150,19 @@ remote_configure(struct remote *r, const struct remote_env *env, char *err,
 	cfg->tls = tls_client_ctx_new(env->ca, env->ca_len, err, errsz);
 	if (cfg->tls == NULL)
 		goto fail;
+	if (dane_ctx_enable(cfg->tls) != 0) {
+		snprintf(err, errsz, "OpenSSL DANE support failed");
+		goto fail;
+	}
+	if (env->sts_ca != NULL && env->sts_ca_len > 0) {
+		cfg->tls_sts = tls_client_ctx_new(env->sts_ca,
+		    env->sts_ca_len, err, errsz);
+		if (cfg->tls_sts == NULL)
+			goto fail;
+	} else {
+		SSL_CTX_up_ref(cfg->tls);
+		cfg->tls_sts = cfg->tls;
+	}
 	cfg->dns = dns_new(r->base, env->conf, env->resolv, env->resolv_len,
 	    env->ta, env->ta_len, err, errsz);
 	if (cfg->dns == NULL)
@@ -170,6 +180,16 @@ bool
 remote_unconfigured(const struct remote *r)
 {
 	return r->cfg == NULL;
+}
+
+const char *
+mta_security_name(enum mta_security s)
+{
+	static const char *const names[] = { "none", "opportunistic",
+		"encrypt", "verify", "dane", "mta-sts", "mta-sts-testing",
+		"smarthost" };
+
+	return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
 /* ---- addresses ---- */
@@ -242,22 +262,31 @@ mta_job_finish(struct remote_job *j)
 	double delay = mta_now() - j->started;
 	size_t i;
 
+	/* Only permanent failures on every host tried make a bounce. */
+	bool perm = rt->status[0] == '5' && !rt->any_temp;
+
 	if (rt->dnsq != NULL)
 		dns_cancel(rt->dnsq);
+	dane_cancel(rt->daneq);
+	for (i = 0; i < rt->nhosts; i++)
+		dane_host_free(rt->hosts[i].dane);
 	for (i = 0; i < j->nrcpts; i++) {
 		struct remote_rcpt *rc = &j->rcpts[i];
 		char to[300], diag[REMOTE_DIAG_MAX * 2];
 
 		if (!rc->done)
-			mta_rcpt_result(rc, REMOTE_TEMP, rt->status[0] ?
-			    rt->status : "4.4.0", rt->diag[0] ? rt->diag :
+			mta_rcpt_result(rc, perm ? REMOTE_PERM : REMOTE_TEMP,
+			    rt->status[0] ? rt->status : "4.4.0",
+			    rt->diag[0] ? rt->diag :
 			    "no route to the destination", rt->diag_smtp ?
 			    REMOTE_F_SMTP : 0);
 		log_escape(rc->dest, strlen(rc->dest), to, sizeof(to));
 		log_escape(rc->diag, strlen(rc->diag), diag, sizeof(diag));
-		log_info("qid=%s to=<%s> relay=%s delay=%.3f tls=%s code=%s "
-		    "status=%s (%s)", j->qid, to, rt->relay[0] ? rt->relay :
-		    "none", delay, rt->tls[0] ? rt->tls : "none", rc->status,
+		log_info("qid=%s to=<%s> relay=%s delay=%.3f tls=%s "
+		    "security=%s code=%s status=%s (%s)", j->qid, to,
+		    rt->relay[0] ? rt->relay : "none", delay,
+		    rt->tls[0] ? rt->tls : "none",
+		    mta_security_name(rt->security), rc->status,
 		    rc->result == REMOTE_OK ? "sent" : rc->result ==
 		    REMOTE_TEMP ? "deferred" : "bounced", diag);
 	}
@@ -293,6 +322,8 @@ mta_route_error(struct mta_route *rt, const char *status, const char *diag,
 	snprintf(rt->status, sizeof(rt->status), "%s", status);
 	snprintf(rt->diag, sizeof(rt->diag), "%s", diag);
 	rt->diag_smtp = smtp;
+	if (status[0] != '5')
+		rt->any_temp = true;
 }
 
 /* The DNS answer for the job's route. */
@@ -325,6 +356,8 @@ mta_resolved(struct dns_route *res, void *arg)
 		struct mta_host *mh = &rt->hosts[rt->nhosts];
 
 		snprintf(mh->name, sizeof(mh->name), "%s", h->name);
+		snprintf(mh->canon, sizeof(mh->canon), "%s", h->canon);
+		mh->sec = h->sec;
 		mh->naddrs = 0;
 		for (k = 0; k < h->naddrs && mh->naddrs < MTA_ADDRS_MAX; k++)
 			if (dns_addr_sockaddr(&h->addrs[k], rt->port,
@@ -345,6 +378,9 @@ mta_route_start(struct remote_job *j)
 	struct mta_route *rt = j->route;
 	const struct conf *cf = rt->cfg->env.conf;
 
+	for (size_t i = 0; i < rt->nhosts; i++)
+		dane_host_free(rt->hosts[i].dane);
+	memset(rt->hosts, 0, sizeof(rt->hosts));
 	rt->nhosts = rt->ihost = rt->iaddr = 0;
 	rt->dnsq = rt->smarthost ?
 	    dns_host(rt->cfg->dns, cf->smarthost, mta_resolved, j) :
@@ -370,7 +406,14 @@ mta_connect(struct remote_job *j, struct mta_host *h,
 	c->job = j;
 	c->sa = *addr;
 	c->salen = mta_salen(addr);
-	c->policy = rt->policy;
+	c->security = h->security;
+	c->policy = h->security == MTA_SEC_NONE ? CONF_TLS_NONE :
+	    h->security == MTA_SEC_VERIFY || h->security == MTA_SEC_STS ?
+	    CONF_TLS_VERIFY : h->security == MTA_SEC_ENCRYPT ||
+	    h->security == MTA_SEC_DANE ? CONF_TLS_ENCRYPT :
+	    h->security == MTA_SEC_SMARTHOST ? rt->policy : CONF_TLS_MAY;
+	c->dane = h->security == MTA_SEC_DANE ? h->dane : NULL;
+	rt->security = h->security;
 	c->smarthost = rt->smarthost;
 	c->no_tls = h->no_tls;
 	c->implicit_tls = rt->smarthost &&
@@ -399,6 +442,88 @@ mta_connect(struct remote_job *j, struct mta_host *h,
 	mta_session_start(c);
 }
 
+static void mta_dane_done(struct dane_host *dh, void *arg);
+
+/*
+ * Chooses how host h of j's route is secured (the order of RFC 8461 2:
+ * the operator's explicit policy, DANE, MTA-STS, then opportunistic).
+ * Returns true when a TLSA lookup must answer first (mta_dane_done then
+ * comes back here).
+ */
+static bool
+mta_host_decide(struct remote_job *j, struct mta_host *h)
+{
+	struct mta_route *rt = j->route;
+	const struct dane_host *dh = h->dane;
+	char why[DNS_ERR_MAX + 64];
+
+	if (rt->dane && dh == NULL && h->sec == DNS_SEC_SECURE) {
+		rt->daneq = dane_lookup(rt->cfg->dns, h->name, h->canon,
+		    mta_dane_done, j);
+		return true;
+	}
+	h->decided = true;
+	h->security = MTA_SEC_OPPORTUNISTIC;
+	if (rt->smarthost) {
+		h->security = MTA_SEC_SMARTHOST;
+		snprintf(why, sizeof(why), "smarthost");
+	} else if (rt->policy == CONF_TLS_NONE) {
+		h->security = MTA_SEC_NONE;
+		snprintf(why, sizeof(why), "tls-policy none");
+	} else if (rt->policy == CONF_TLS_VERIFY) {
+		h->security = MTA_SEC_VERIFY;
+		snprintf(why, sizeof(why), "tls-policy verify");
+	} else if (dh != NULL && dh->state == DANE_FAIL) {
+		char diag[REMOTE_DIAG_MAX + 1];
+
+		h->skip = true;
+		snprintf(why, sizeof(why), "host unusable: %s", dh->why);
+		snprintf(diag, sizeof(diag), "MX %.200s: %.280s (RFC 7672 "
+		    "2.2)", h->name, dh->why);
+		mta_route_error(rt, "4.7.5", diag, false);
+	} else if (dh != NULL && dh->state == DANE_USABLE) {
+		h->security = MTA_SEC_DANE;
+		snprintf(why, sizeof(why), "%s", dh->why);
+	} else if (dh != NULL && dh->state == DANE_ENCRYPT) {
+		h->security = MTA_SEC_ENCRYPT;
+		snprintf(why, sizeof(why), "%s: TLS without authentication",
+		    dh->why);
+	} else if (rt->policy == CONF_TLS_ENCRYPT) {
+		h->security = MTA_SEC_ENCRYPT;
+		snprintf(why, sizeof(why), "tls-policy encrypt");
+	} else {
+		snprintf(why, sizeof(why), "%s", dh != NULL ? dh->why :
+		    !rt->dane ? "DANE not in use" : h->sec == DNS_SEC_SECURE ?
+		    "no DANE" : "addresses not DNSSEC-signed");
+	}
+	if (!h->skip && j->requiretls && h->security != MTA_SEC_DANE &&
+	    h->security != MTA_SEC_STS) {
+		char diag[REMOTE_DIAG_MAX + 1];
+
+		/* RFC 8689 4.2.1: only DANE or MTA-STS authenticated TLS. */
+		h->skip = true;
+		snprintf(diag, sizeof(diag), "REQUIRETLS: MX %s has no DANE "
+		    "or MTA-STS policy", h->name);
+		mta_route_error(rt, "5.7.10", diag, false);
+	}
+	log_info("domain=%s mx=%s security=%s reason=\"%s\"%s", j->domain,
+	    h->name, h->skip ? "unusable" : mta_security_name(h->security),
+	    why, h->skip ? " action=skip" : "");
+	return false;
+}
+
+/* The TLSA answer for the host being tried. */
+static void
+mta_dane_done(struct dane_host *dh, void *arg)
+{
+	struct remote_job *j = arg;
+	struct mta_route *rt = j->route;
+
+	rt->daneq = NULL;
+	rt->hosts[rt->ihost].dane = dh;
+	mta_try_next(j);
+}
+
 /* Tries the next address of the route, or ends the job. */
 static void
 mta_try_next(struct remote_job *j)
@@ -410,7 +535,10 @@ mta_try_next(struct remote_job *j)
 		struct mta_host *h = &rt->hosts[rt->ihost];
 		struct sockaddr_storage *a;
 
-		if (rt->iaddr >= h->naddrs) {
+		if (rt->iaddr == 0 && h->naddrs > 0 && !h->decided &&
+		    mta_host_decide(j, h))
+			return;
+		if (rt->iaddr >= h->naddrs || h->skip) {
 			rt->ihost++;
 			rt->iaddr = 0;
 			continue;
@@ -458,6 +586,8 @@ remote_deliver(struct remote *r, struct remote_job *j)
 	    CONF_SMARTHOST_NONE ? CONF_TLS_NONE : cf->smarthost_verify ?
 	    CONF_TLS_VERIFY : CONF_TLS_ENCRYPT) :
 	    conf_tls_policy_for(cf, j->domain);
+	rt->dane = !rt->smarthost && cf->dane && rt->cfg->env.ta_len > 0 &&
+	    (rt->policy == CONF_TLS_MAY || rt->policy == CONF_TLS_ENCRYPT);
 	j->next = r->jobs;
 	j->prev = NULL;
 	if (r->jobs != NULL)
@@ -469,6 +599,10 @@ remote_deliver(struct remote *r, struct remote_job *j)
 	for (pp = &r->idle; (c = *pp) != NULL; pp = &c->next) {
 		if (c->cfg != rt->cfg || strcmp(c->key, key) != 0)
 			continue;
+		if (j->requiretls && (!c->ehlo.requiretls ||
+		    (c->security != MTA_SEC_DANE &&
+		    c->security != MTA_SEC_STS)))
+			continue;
 		*pp = c->next;
 		c->next = NULL;
 		r->nidle--;
@@ -477,6 +611,7 @@ remote_deliver(struct remote *r, struct remote_job *j)
 		rt->conn = c;
 		snprintf(rt->relay, sizeof(rt->relay), "%s", c->relay);
 		snprintf(rt->tls, sizeof(rt->tls), "%s", c->tls_info);
+		rt->security = c->security;
 		c->reused = true;
 		mta_session_txn(c);
 		return;
@@ -504,6 +639,7 @@ mta_host_failed(struct mta_conn *c, const char *status, const char *diag,
 
 	mta_route_error(rt, status, diag, smtp);
 	if (c->tls_failed && c->policy == CONF_TLS_MAY && !c->no_tls &&
+	    !c->downgrade &&
 	    rt->ihost < rt->nhosts && rt->iaddr > 0) {
 		/* Once more in plaintext, same address. */
 		rt->hosts[rt->ihost].no_tls = true;
@@ -649,6 +785,7 @@ remote_free(struct remote *r)
 {
 	remote_shutdown(r);
 	mta_cfg_unref(r->cfg);
+	remote_tls_close(r);
 	free(r);
 }
 

@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "proto/smtp_reply.h"
+#include "remote/dns.h"
 #include "remote/remote.h"
 
 #define MTA_HOSTS_MAX 20	/* MX hosts tried per job */
@@ -30,12 +31,54 @@
 #define MTA_REUSE_MAX 100	/* transactions per connection */
 
 struct dns;
+struct dane_host;
+
+/*
+ * How a connection to one MX host is secured (remote/mta.c decides per
+ * host, RFC 7672 for DANE, RFC 8461 for MTA-STS; the log calls it
+ * security=NAME).
+ */
+enum mta_security {
+	MTA_SEC_NONE,		/* tls-policy none: plaintext */
+	MTA_SEC_OPPORTUNISTIC,	/* STARTTLS when offered (may) */
+	MTA_SEC_ENCRYPT,	/* TLS required, not authenticated (tls-policy
+				 * encrypt, or secure TLSA records of which
+				 * none is usable) */
+	MTA_SEC_VERIFY,		/* tls-policy verify: PKIX for the MX name */
+	MTA_SEC_DANE,		/* RFC 7672: authenticated by TLSA records */
+	MTA_SEC_STS,		/* MTA-STS enforce: PKIX (mta-sts-ca-file) */
+	MTA_SEC_STS_TESTING,	/* MTA-STS testing: opportunistic, reported */
+	MTA_SEC_SMARTHOST,	/* the smarthost's settings */
+};
+
+/* "none", "opportunistic", "encrypt", "verify", "dane", "mta-sts",
+ * "mta-sts-testing", "smarthost". */
+const char *mta_security_name(enum mta_security s);
+
+struct tlsseen;
+struct tlsrpt;
+
+struct remote {
+	struct event_base *base;
+	remote_done_fn done;
+	void *arg;
+	struct mta_cfg *cfg;
+	struct remote_job *jobs;	/* in flight */
+	struct mta_conn *idle;		/* reusable connections, newest first */
+	unsigned nidle;
+	/* remote_tls.c: the records in the working directory */
+	struct tlsseen *seen;		/* remember-TLS */
+	struct tlsrpt *rpt;		/* TLS-RPT counts */
+	remote_send_fn send;
+	void *send_arg;
+};
 
 struct mta_cfg {
 	unsigned refs;
 	struct remote_env env;
 	struct dns *dns;
-	SSL_CTX *tls;
+	SSL_CTX *tls;		/* outbound-ca-file; DANE enabled */
+	SSL_CTX *tls_sts;	/* mta-sts-ca-file (may be tls, referenced) */
 	char relay_user[256];
 	char relay_pass[256];
 	bool relay_auth;
@@ -47,6 +90,13 @@ struct mta_host {
 	size_t naddrs;
 	bool no_tls;		/* a TLS handshake failed under "may":
 				 * the retry of this host goes plaintext */
+	enum dns_sec sec;	/* DNSSEC verdict of its addresses */
+	char canon[256];	/* CNAME target of its addresses, or "" */
+	bool decided;		/* security chosen (below) */
+	bool skip;		/* unusable (DANE lookup failed, not in the
+				 * MTA-STS policy, REQUIRETLS impossible) */
+	enum mta_security security;
+	struct dane_host *dane;	/* its TLSA lookup, or NULL */
 };
 
 enum mta_state {
@@ -86,7 +136,11 @@ struct mta_conn {
 	struct bufferevent *bev;
 	SSL *ssl;
 	enum mta_state state;
-	enum conf_tls_policy policy;
+	enum conf_tls_policy policy;	/* what security maps to */
+	enum mta_security security;
+	const struct dane_host *dane;	/* DANE_USABLE records, borrowed
+					 * from the job's route until the
+					 * handshake is over */
 	bool smarthost;
 	bool verify_name_ok;	/* certificate valid for the name */
 	char tls_info[200];	/* "TLSv1.3 cipher=... verify=ok" or "none" */
@@ -104,6 +158,8 @@ struct mta_conn {
 	bool rset_after_dot;	/* a lone "." was sent: then RSET */
 	bool no_tls;		/* retrying a host whose TLS failed */
 	bool tls_failed;	/* this connection's handshake failed */
+	bool downgrade;		/* ... at a host remembered for TLS:
+				 * no plaintext retry */
 	bool in_cb;		/* inside a bufferevent callback */
 	bool dead;		/* freed when the callback returns */
 	bool reused;		/* taken from the idle cache for this job */
@@ -137,6 +193,22 @@ void mta_host_failed(struct mta_conn *c, const char *status,
 void mta_txn_done(struct mta_conn *c, bool reusable);
 /* An idle connection closed or timed out: frees it. */
 void mta_conn_free(struct mta_conn *c);
+
+/* remote_tls.c: the transport-security records */
+
+/* Opens the records (remote_new); a failure is logged, never fatal. */
+void remote_tls_open(struct remote *r);
+void remote_tls_close(struct remote *r);
+/*
+ * An opportunistic connection cannot have TLS (what: "STARTTLS not
+ * offered", "handshake failed: ..."). If the host completed a TLS
+ * handshake within tls-remember, this is a probable downgrade: logged as
+ * a warning; returns true when the connection must not go on in
+ * plaintext (tls-remember-policy remember).
+ */
+bool mta_tls_downgrade(struct mta_conn *c, const char *what);
+/* A handshake with c's peer completed: remember the host. */
+void mta_tls_seen(struct mta_conn *c);
 
 /* mta_session.c */
 

@@ -35,6 +35,7 @@
 #include "proto/base64.h"
 #include "proto/smtp_param.h"
 #include "remote/mta_int.h"
+#include "remote/dane.h"
 #include "tls/tls.h"
 
 #define MTA_CHUNK (64u * 1024)		/* content read per step */
@@ -163,6 +164,7 @@ mta_tls_start(struct mta_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t junk = evbuffer_get_length(in);
+	char why[128];
 
 	/*
 	 * RFC 3207 4.2 / CVE-2011-0411: nothing said before TLS counts.
@@ -171,10 +173,13 @@ mta_tls_start(struct mta_conn *c)
 	if (junk > 0)
 		log_warn("relay=%s discarded %zu bytes sent before the TLS "
 		    "handshake", c->relay, junk);
-	c->ssl = SSL_new(c->cfg->tls);
-	if (c->ssl == NULL || tls_client_prepare(c->ssl, c->host) != 0) {
+	c->ssl = SSL_new(c->security == MTA_SEC_STS ? c->cfg->tls_sts :
+	    c->cfg->tls);
+	if (c->ssl == NULL || (c->dane != NULL ? dane_apply(c->ssl, c->dane,
+	    why, sizeof(why)) : tls_client_prepare(c->ssl, c->host)) != 0) {
 		ERR_clear_error();
-		mta_fail(c, "4.7.5", "TLS set-up failed");
+		mta_fail(c, "4.7.5", "TLS set-up failed%s%s", c->dane ?
+		    ": " : "", c->dane ? why : "");
 		return;
 	}
 	bufferevent_free(c->bev);
@@ -195,19 +200,25 @@ mta_tls_start(struct mta_conn *c)
 static void
 mta_tls_done(struct mta_conn *c)
 {
-	char why[64], desc[90];
+	char why[100], desc[90];
 
-	c->verify_name_ok = tls_client_verified(c->ssl, why, sizeof(why));
+	c->verify_name_ok = c->dane != NULL ?
+	    dane_verified(c->ssl, why, sizeof(why)) :
+	    tls_client_verified(c->ssl, why, sizeof(why));
 	tls_describe(c->ssl, desc, sizeof(desc));
 	snprintf(c->tls_info, sizeof(c->tls_info), "%s verify=%s", desc,
 	    why);
-	log_info("relay=%s tls=%s policy=%s", c->relay, c->tls_info,
-	    c->smarthost ? "smarthost" : conf_tls_policy_name(c->policy));
-	if (c->policy == CONF_TLS_VERIFY && !c->verify_name_ok) {
-		mta_fail(c, "4.7.5", "certificate verification failed: %s",
-		    why);
+	log_info("relay=%s tls=%s security=%s", c->relay, c->tls_info,
+	    mta_security_name(c->security));
+	if ((c->policy == CONF_TLS_VERIFY || c->dane != NULL) &&
+	    !c->verify_name_ok) {
+		mta_fail(c, "4.7.5", "%s verification failed: %s",
+		    c->dane != NULL ? "DANE" : "certificate", why);
 		return;
 	}
+	c->dane = NULL;		/* only the handshake needed it */
+	if (!c->smarthost)
+		mta_tls_seen(c);
 	c->esmtp = false;
 	memset(&c->ehlo, 0, sizeof(c->ehlo));
 	if (c->implicit_tls) {
@@ -288,9 +299,20 @@ mta_after_ehlo(struct mta_conn *c)
 		return;
 	}
 	if (c->ssl == NULL && mta_tls_required(c)) {
-		mta_fail(c, "4.7.4", "TLS is required but %s",
+		/* DANE and MTA-STS hosts: RFC 7672 2.2, RFC 8461 4.2. */
+		bool auth = c->security == MTA_SEC_DANE ||
+		    c->security == MTA_SEC_STS;
+		mta_fail(c, auth ? "4.7.5" : "4.7.4", "TLS is required "
+		    "(security=%s) but %s", mta_security_name(c->security),
 		    c->ehlo.starttls ? "the handshake failed before" :
 		    "STARTTLS is not offered");
+		return;
+	}
+	if (c->ssl == NULL && !c->ehlo.starttls && !c->no_tls &&
+	    c->security == MTA_SEC_OPPORTUNISTIC &&
+	    mta_tls_downgrade(c, "STARTTLS not offered")) {
+		mta_fail(c, "4.7.5", "probable STARTTLS downgrade: the host "
+		    "had TLS before and now offers no STARTTLS");
 		return;
 	}
 	if (c->ssl == NULL)
@@ -498,6 +520,8 @@ mta_send_cmd(struct mta_conn *c, size_t k)
 	switch (c->expect[k]) {
 	case MTA_X_MAIL:
 		evbuffer_add_printf(out, "MAIL FROM:<%s>", j->sender);
+		if (j->requiretls)
+			evbuffer_add_printf(out, " REQUIRETLS");
 		if (c->ehlo.size)
 			evbuffer_add_printf(out, " SIZE=%llu",
 			    (unsigned long long)j->content_len);
@@ -537,6 +561,15 @@ mta_session_txn(struct mta_conn *c)
 	struct remote_job *j = c->job;
 	size_t i, k;
 
+	if (j->requiretls && (c->ssl == NULL || !c->ehlo.requiretls ||
+	    (c->security != MTA_SEC_DANE && c->security != MTA_SEC_STS))) {
+		/* RFC 8689 4.2.1: this host cannot take it; maybe another. */
+		mta_fail(c, "5.7.10", "REQUIRETLS impossible: %s",
+		    c->ssl == NULL ? "no TLS" : !c->ehlo.requiretls ?
+		    "the peer does not offer REQUIRETLS" :
+		    "TLS not authenticated by DANE or MTA-STS");
+		return;
+	}
 	if (!mta_check_needs(c)) {
 		mta_txn_done(c, true);
 		return;
@@ -922,8 +955,17 @@ mta_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (e != 0)
 			ERR_error_string_n(e, detail, sizeof(detail));
 		c->tls_failed = true;
-		mta_fail(c, "4.7.5", "TLS handshake failed%s%s",
-		    detail[0] ? ": " : "", detail);
+		if (c->security == MTA_SEC_OPPORTUNISTIC) {
+			char what_s[300];
+
+			snprintf(what_s, sizeof(what_s), "handshake failed%s%s",
+			    detail[0] ? ": " : "", detail);
+			/* No plaintext retry for a probable downgrade. */
+			c->downgrade = mta_tls_downgrade(c, what_s);
+		}
+		mta_fail(c, "4.7.5", "TLS handshake failed%s%s%s",
+		    detail[0] ? ": " : "", detail, c->downgrade ?
+		    " (probable downgrade: the host had TLS before)" : "");
 	} else if (c->state == MTA_S_CONNECTING) {
 		mta_fail(c, "4.4.1", "connect: %s",
 		    strerror(EVUTIL_SOCKET_ERROR()));

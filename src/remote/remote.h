@@ -84,6 +84,8 @@ struct remote_env {
 	size_t ta_len;
 	const char *ca;		/* CA certificates, PEM */
 	size_t ca_len;
+	const char *sts_ca;	/* mta-sts-ca-file PEM; NULL/0: same as ca */
+	size_t sts_ca_len;
 	const char *relay_auth;	/* smarthost "user:password" */
 	size_t relay_auth_len;
 };
@@ -114,6 +116,23 @@ void remote_deliver(struct remote *r, struct remote_job *job);
  */
 void remote_shutdown(struct remote *r);
 void remote_free(struct remote *r);
+
+/*
+ * The remote process's transport-security records (remote_tls.c), kept
+ * in files of its working directory (STATE/remote).
+ * remote_tls_list: the hosts remembered for offering STARTTLS, one
+ * "host last-seen" line each. remote_tls_forget: drops one; 0, or -1 when
+ * there was no record. remote_tls_report: sends the TLS-RPT reports now
+ * (today's included); done(arg, n) once they are handed to the sender.
+ */
+void remote_tls_list(struct remote *r, struct buf *out);
+int remote_tls_forget(struct remote *r, const char *host);
+void remote_tls_report(struct remote *r,
+    void (*done)(void *arg, unsigned nsent), void *arg);
+/* Where composed messages (TLS-RPT reports) go: proc_remote's sender. */
+typedef void (*remote_send_fn)(void *arg, const char *sender,
+    const char *const *rcpts, size_t nrcpts, const char *msg, size_t len);
+void remote_set_sender(struct remote *r, remote_send_fn fn, void *arg);
 
 /* Frees a job and closes its fd. */
 void remote_job_free(struct remote_job *job);

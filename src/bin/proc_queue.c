@@ -135,7 +135,7 @@ static void
 q_smtp_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	char *sender, *helo, *addr, *proto, *envid, *rcpt, *orcpt;
-	uint32_t ret, body, utf8, n, notify;
+	uint32_t ret, body, utf8, n, notify, rtls;
 
 	(void)ch;
 	(void)arg;
@@ -152,11 +152,14 @@ q_smtp_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		body = ipc_get_u32(m);
 		utf8 = ipc_get_u32(m);
 		n = ipc_get_u32(m);
+		rtls = ipc_get_u32(m);
 		ipc_get_end(m);
 		if (sender == NULL)
 			fatalx("smtp: CREATE without sender");
+		if (rtls > 1)
+			fatalx("smtp: CREATE with requiretls %u", rtls);
 		queue_txn_create(Q.queue, m->id, sender, helo, addr, proto,
-		    envid, ret, body, utf8 != 0, n);
+		    envid, ret, body, utf8 != 0, rtls != 0, n);
 		free(sender);
 		free(helo);
 		free(addr);

@@ -117,7 +117,7 @@ void queue_set_conf(struct queue *q, const struct conf *c,
 void queue_txn_create(struct queue *q, uint64_t id, const char *sender,
     const char *helo, const char *client_addr, const char *protocol,
     const char *envid, unsigned ret, unsigned body, bool smtputf8,
-    unsigned nrcpts);
+    bool requiretls, unsigned nrcpts);
 void queue_txn_rcpt(struct queue *q, uint64_t id, const char *rcpt,
     const char *orcpt, unsigned notify);
 void queue_txn_commit(struct queue *q, uint64_t id);

@@ -55,13 +55,13 @@
 
 struct qreport {
 	struct queue *q;
-	int fd;			/* the remote process's file */
-	uint64_t len;		/* its size when submitted */
-	struct envelope nenv;	/* the new message's envelope */
+	int fd;               /* the remote process's file */
+	uint64_t len;         /* its size when submitted */
+	struct envelope nenv; /* the new message's envelope */
 	/* results of the work */
-	int err;		/* errno, 0 when durable */
-	const char *what;	/* the step that failed */
-	bool committed;		/* in queue/ (maybe not synced) */
+	int err;          /* errno, 0 when durable */
+	const char *what; /* the step that failed */
+	bool committed;   /* in queue/ (maybe not synced) */
 	char newqid[SPOOL_QID_LEN + 1];
 };
 
@@ -100,8 +100,8 @@ queue_report_addr(const char *addr, bool null, char *out, size_t outsz)
  * says whether any octet has the high bit set (BODY=8BITMIME).
  */
 int
-queue_report_check_content(const char *p, size_t n, bool *eight_bit_out,
-    const char **why)
+queue_report_check_content(
+    const char *p, size_t n, bool *eight_bit_out, const char **why)
 {
 	size_t i, line = 0;
 	bool header_end = false, eight = false;
@@ -201,8 +201,8 @@ queue_report_work(void *arg)
 		j->what = "reading the report";
 		return;
 	}
-	if (queue_report_check_content(content, (size_t)j->len, &eight,
-		&why) != 0) {
+	if (queue_report_check_content(content, (size_t)j->len, &eight, &why) !=
+	    0) {
 		j->err = EINVAL;
 		j->what = why;
 		free(content);
@@ -250,8 +250,7 @@ queue_report_done(void *arg)
 	char from[SMTP_PATH_MAX * 4];
 
 	close(j->fd);
-	log_escape(j->nenv.sender, strlen(j->nenv.sender), from,
-	    sizeof(from));
+	log_escape(j->nenv.sender, strlen(j->nenv.sender), from, sizeof(from));
 	if (j->err != 0)
 		log_err("report from=<%s> nrcpt=%zu not queued: %s: %s", from,
 		    j->nenv.nrcpts, j->what,
@@ -289,16 +288,14 @@ queue_report_submit(struct queue *q, int fd, const char *sender,
 	j->len = (uint64_t)st.st_size;
 	memset(&raw, 0, sizeof(raw));
 	for (i = 0; i < n; i++) {
-		if (rcpts[i] == NULL ||
-		    queue_report_addr(rcpts[i], false, addr, sizeof(addr)) !=
-			0) {
+		if (rcpts[i] == NULL || queue_report_addr(rcpts[i], false, addr,
+					    sizeof(addr)) != 0) {
 			envelope_clear(&raw);
 			envelope_clear(&j->nenv);
 			free(j);
 			goto invalid;
 		}
-		envelope_add_rcpt(&raw, addr, NULL, 0, addr, false, NULL,
-		    NULL);
+		envelope_add_rcpt(&raw, addr, NULL, 0, addr, false, NULL, NULL);
 	}
 	(void)queue_report_addr(sender, true, addr, sizeof(addr));
 	envelope_set_str(&j->nenv.sender, addr);

@@ -209,8 +209,8 @@ t_teardown(void **state)
 }
 
 /* Queues one message from sender to the n addresses rcpts. */
-static bool t_requiretls;	/* the next message has REQUIRETLS */
-static unsigned t_ret;		/* and this RET */
+static bool t_requiretls; /* the next message has REQUIRETLS */
+static unsigned t_ret;    /* and this RET */
 
 static void
 t_queue(const char *sender, const char **rcpts, size_t n)
@@ -263,7 +263,6 @@ t_result(const struct t_delivery *x, unsigned result, const char *status,
 	queue_remote_result(T.q, x->did, "mx.example.net", x->n, res);
 }
 
-
 /* The content of queued message qid, read from the spool. */
 static char *
 t_content(const char *qid, size_t *n_out)
@@ -305,8 +304,7 @@ test_requiretls_carried(void **state)
 	/* On disk too: what a restart would find. */
 	{
 		uint64_t len;
-		assert_int_equal(
-		    spool_load(&T.q->spool, T.qid, &e, &len), 0);
+		assert_int_equal(spool_load(&T.q->spool, T.qid, &e, &len), 0);
 		assert_true(e.requiretls);
 		envelope_clear(&e);
 	}
@@ -373,14 +371,13 @@ test_requiretls_failure_report(void **state)
 	free(c);
 }
 
-static const char t_report[] =
-    "From: reports@mx.test\r\n"
-    "To: tlsrpt@example.net\r\n"
-    "Subject: Report Domain: mx.test\r\n"
-    "MIME-Version: 1.0\r\n"
-    "Content-Type: text/plain\r\n"
-    "\r\n"
-    "{\"organization-name\":\"mx.test\"}\r\n";
+static const char t_report[] = "From: reports@mx.test\r\n"
+			       "To: tlsrpt@example.net\r\n"
+			       "Subject: Report Domain: mx.test\r\n"
+			       "MIME-Version: 1.0\r\n"
+			       "Content-Type: text/plain\r\n"
+			       "\r\n"
+			       "{\"organization-name\":\"mx.test\"}\r\n";
 
 /* A memfd holding n bytes of p, its offset left at the end. */
 static int
@@ -489,8 +486,8 @@ test_report_bad_arguments(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		fd = t_memfd(t_report, sizeof(t_report) - 1);
 		errno = 0;
-		assert_int_equal(queue_report_submit(T.q, fd, "", bad[i], 1),
-		    -1);
+		assert_int_equal(
+		    queue_report_submit(T.q, fd, "", bad[i], 1), -1);
 		assert_int_equal(errno, EINVAL);
 		assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed */
 	}
@@ -501,8 +498,8 @@ test_report_bad_arguments(void **state)
 	for (i = 0; i <= QUEUE_REMOTE_RCPT_MAX; i++)
 		many[i] = "a@x.test";
 	fd = t_memfd(t_report, sizeof(t_report) - 1);
-	assert_int_equal(queue_report_submit(
-			     T.q, fd, "", many, QUEUE_REMOTE_RCPT_MAX + 1),
+	assert_int_equal(
+	    queue_report_submit(T.q, fd, "", many, QUEUE_REMOTE_RCPT_MAX + 1),
 	    -1);
 	/* Empty, too big, not a regular file. */
 	fd = t_memfd("", 0);
@@ -534,12 +531,12 @@ test_report_content_rules(void **state)
 	    {"A: b\r\n\r\nbody\r\n", true, false},
 	    {"A: b\r\n c\r\n\r\n\r\n\r\n", true, false},
 	    {"A: \xc3\xa9\r\n\r\nx\r\n", true, true},
-	    {"A: b\r\n\r\nx", false, false},      /* last line open */
-	    {"A: b\n\r\nx\r\n", false, false},    /* bare LF */
-	    {"A: b\r\r\n\r\n", false, false},     /* bare CR */
+	    {"A: b\r\n\r\nx", false, false},   /* last line open */
+	    {"A: b\n\r\nx\r\n", false, false}, /* bare LF */
+	    {"A: b\r\r\n\r\n", false, false},  /* bare CR */
 	    {"A: b\r\n\r\nx\ry\r\n", false, false},
-	    {"A: b\r\nc: d\r\n", false, false},   /* no end of headers */
-	    {"\r\nbody\r\n", false, false},       /* no header section */
+	    {"A: b\r\nc: d\r\n", false, false}, /* no end of headers */
+	    {"\r\nbody\r\n", false, false},     /* no header section */
 	    {"", false, false},
 	};
 	char line[1200];
@@ -549,8 +546,8 @@ test_report_content_rules(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int r = queue_report_check_content(cases[i].in,
-		    strlen(cases[i].in), &eight, &why);
+		int r = queue_report_check_content(
+		    cases[i].in, strlen(cases[i].in), &eight, &why);
 		if ((r == 0) != cases[i].ok)
 			fail_msg("case %zu: %d (%s)", i, r, why ? why : "-");
 		if (r == 0) {
@@ -561,8 +558,8 @@ test_report_content_rules(void **state)
 			assert_false(eight);
 		}
 	}
-	assert_int_equal(queue_report_check_content("A: b\r\n\r\n\0\r\n", 10,
-			     &eight, &why),
+	assert_int_equal(
+	    queue_report_check_content("A: b\r\n\r\n\0\r\n", 10, &eight, &why),
 	    -1);
 	assert_string_equal(why, "NUL");
 	/* 998 octets per line, not 999. */

@@ -21,7 +21,9 @@ enum imsg_type {
 	/* smtp -> queue; id = session id */
 	IMSG_Q_CREATE = 100,	/* str sender, str helo, str client_addr,
 				 * str protocol, str envid (or NULL), u32 ret,
-				 * u32 body, u32 smtputf8, u32 nrcpts */
+				 * u32 body, u32 smtputf8, u32 nrcpts,
+				 * u32 requiretls (RFC 8689 MAIL FROM
+				 * parameter, given over TLS: 0/1) */
 	IMSG_Q_RCPT,		/* str rcpt, str orcpt (or NULL), u32 notify */
 	IMSG_Q_COMMIT,		/* (empty) */
 	IMSG_Q_ABORT,		/* (empty) */

@@ -33,6 +33,7 @@ static struct {
 /* sched/queue.h mirrors the IMSG_R_* constants; they must agree. */
 _Static_assert(QUEUE_REMOTE_RCPT_MAX == REMOTE_RCPT_MAX, "rcpt max");
 _Static_assert(QUEUE_REMOTE_DIAG_MAX == REMOTE_DIAG_MAX, "diag max");
+_Static_assert(QUEUE_REPORT_MAX == REMOTE_REPORT_MAX, "report max");
 _Static_assert((int)QUEUE_REMOTE_OK == (int)REMOTE_OK &&
 	(int)QUEUE_REMOTE_TEMP == (int)REMOTE_TEMP &&
 	(int)QUEUE_REMOTE_PERM == (int)REMOTE_PERM, "results");
@@ -135,7 +136,7 @@ static void
 q_smtp_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	char *sender, *helo, *addr, *proto, *envid, *rcpt, *orcpt;
-	uint32_t ret, body, utf8, n, notify;
+	uint32_t ret, body, utf8, n, notify, rtls;
 
 	(void)ch;
 	(void)arg;
@@ -152,11 +153,14 @@ q_smtp_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		body = ipc_get_u32(m);
 		utf8 = ipc_get_u32(m);
 		n = ipc_get_u32(m);
+		rtls = ipc_get_u32(m);
 		ipc_get_end(m);
 		if (sender == NULL)
 			fatalx("smtp: CREATE without sender");
+		if (rtls > 1)
+			fatalx("smtp: CREATE with requiretls %u", rtls);
 		queue_txn_create(Q.queue, m->id, sender, helo, addr, proto,
-		    envid, ret, body, utf8 != 0, n);
+		    envid, ret, body, utf8 != 0, rtls != 0, n);
 		free(sender);
 		free(helo);
 		free(addr);
@@ -250,6 +254,40 @@ q_diag_ok(const char *s)
 }
 
 /*
+ * IMSG_R_REPORT: a message the remote process composed, spooled as a new
+ * one (sched/queue_report.c). The fields are checked here; an address the
+ * queue refuses or a file that is not a regular one of an acceptable
+ * size is a bug of the sender, like any malformed message.
+ */
+static void
+q_remote_report(struct ipc_msg *m)
+{
+	char *sender, *rcpts[REMOTE_RCPT_MAX];
+	uint32_t n, i;
+	int fd = m->fd;
+
+	if (m->id != 0 || fd < 0)
+		fatalx("remote: REPORT without a file");
+	sender = ipc_get_str(m);
+	n = ipc_get_u32(m);
+	if (sender == NULL || n == 0 || n > REMOTE_RCPT_MAX)
+		fatalx("remote: REPORT with %u recipients", n);
+	for (i = 0; i < n; i++) {
+		rcpts[i] = ipc_get_str(m);
+		if (rcpts[i] == NULL)
+			fatalx("remote: REPORT recipient missing");
+	}
+	ipc_get_end(m);
+	m->fd = -1; /* queue_report_submit takes it */
+	if (queue_report_submit(Q.queue, fd, sender,
+		(const char *const *)rcpts, n) != 0)
+		fatalx("remote: REPORT with a bad address or file");
+	for (i = 0; i < n; i++)
+		free(rcpts[i]);
+	free(sender);
+}
+
+/*
  * IMSG_R_RESULT, decoded strictly: the count and the recipient order are
  * checked against the delivery by queue_remote_result, the rest here.
  */
@@ -262,6 +300,10 @@ q_remote_recv(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 
 	(void)ch;
 	(void)arg;
+	if (m->type == IMSG_R_REPORT) {
+		q_remote_report(m);
+		return;
+	}
 	if (m->type != IMSG_R_RESULT || m->fd >= 0)
 		fatalx("remote: unexpected message %u", m->type);
 	mta = ipc_get_str(m);

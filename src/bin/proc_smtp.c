@@ -350,6 +350,7 @@ smtpd_queue_create(const struct smtpd_queue_req *req)
 	ipc_put_u32(&b, (uint32_t)t->params.body);
 	ipc_put_u32(&b, t->params.smtputf8);
 	ipc_put_u32(&b, t->nrcpts);
+	ipc_put_u32(&b, t->params.requiretls);
 	ipc_send(S.queue, IMSG_Q_CREATE, req->id, -1, &b);
 	for (i = 0; i < t->nrcpts; i++) {
 		const struct smtpd_rcpt *r = &t->rcpts[i];

@@ -35,6 +35,11 @@
  *                 hexchar = ASCII "+" immediately followed by two upper
  *                           case hexadecimal digits
  *   RFC 4954 5:   auth-param = "AUTH=" xtext   ; an addr-spec, or "<>"
+ *   RFC 8689 2:   "REQUIRETLS" with no value ("One optional parameter,
+ *                 REQUIRETLS, is added to the MAIL FROM command ... No
+ *                 value is associated with this parameter"); it adds 11
+ *                 octets to the MAIL command line, well within the
+ *                 session's command line limit.
  *   RFC 6533 3 (ORCPT with addr-type "utf-8"):
  *     utf-8-addr-xtext    = 1*(QCHAR / EmbeddedUnicodeChar)
  *     utf-8-addr-unitext  = 1*(QUCHAR / EmbeddedUnicodeChar)
@@ -80,6 +85,7 @@ enum smtp_param_kw {
 	SMTP_PARAM_KW_AUTH,
 	SMTP_PARAM_KW_NOTIFY,
 	SMTP_PARAM_KW_ORCPT,
+	SMTP_PARAM_KW_REQUIRETLS,
 };
 
 static const struct smtp_param_def {
@@ -97,6 +103,8 @@ static const struct smtp_param_def {
     {"AUTH", SMTP_PARAM_KW_AUTH, SMTP_PARAM_CMD_MAIL, SMTP_EXT_AUTH},
     {"NOTIFY", SMTP_PARAM_KW_NOTIFY, SMTP_PARAM_CMD_RCPT, SMTP_EXT_DSN},
     {"ORCPT", SMTP_PARAM_KW_ORCPT, SMTP_PARAM_CMD_RCPT, SMTP_EXT_DSN},
+    {"REQUIRETLS", SMTP_PARAM_KW_REQUIRETLS, SMTP_PARAM_CMD_MAIL,
+	SMTP_EXT_REQUIRETLS},
 };
 
 /* One "KEY[=VALUE]" taken from the input. */
@@ -470,6 +478,13 @@ smtp_mail_params_parse(struct span params, unsigned ext,
 			}
 			out->smtputf8 = true;
 			break;
+		case SMTP_PARAM_KW_REQUIRETLS:
+			if (it.has_value) {
+				*why = "REQUIRETLS takes no value";
+				goto fail_syntax;
+			}
+			out->requiretls = true;
+			break;
 		case SMTP_PARAM_KW_RET:
 			if (it.has_value && span_eq_ci(v, "FULL"))
 				out->ret = SMTP_RET_FULL;
@@ -568,6 +583,7 @@ smtp_rcpt_params_parse(struct span params, unsigned ext,
 		case SMTP_PARAM_KW_RET:
 		case SMTP_PARAM_KW_ENVID:
 		case SMTP_PARAM_KW_AUTH:
+		case SMTP_PARAM_KW_REQUIRETLS:
 		default:
 			/* smtp_param_next() never returns MAIL keywords here */
 			*why = smtp_param_why_unknown;

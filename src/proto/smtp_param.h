@@ -1,7 +1,8 @@
 /*
  * smtp_param: ESMTP parameters of MAIL and RCPT (RFC 5321 4.1.2
  * esmtp-param): SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531),
- * RET/ENVID (MAIL) and NOTIFY/ORCPT (RCPT) from RFC 3461, AUTH (RFC 4954).
+ * RET/ENVID (MAIL) and NOTIFY/ORCPT (RCPT) from RFC 3461, AUTH (RFC 4954),
+ * REQUIRETLS (MAIL, RFC 8689).
  * Keywords are case-insensitive; each may appear once. xtext values are
  * validated and stored as received (still xtext-encoded), so that no CR,
  * LF or other control byte from a peer ever reaches the queue or a log.
@@ -35,6 +36,7 @@ struct smtp_mail_params {
 	enum smtp_ret ret;
 	char envid[SMTP_ENVID_MAX + 1];	/* xtext; "" if absent */
 	char auth[SMTP_AUTHPARAM_MAX + 1]; /* xtext or "<>"; "" if absent */
+	bool requiretls;	/* RFC 8689 2: REQUIRETLS given */
 };
 
 struct smtp_rcpt_params {
@@ -54,11 +56,12 @@ enum smtp_param_err {
 #define SMTP_EXT_SMTPUTF8 0x4
 #define SMTP_EXT_DSN 0x8
 #define SMTP_EXT_AUTH 0x10
+#define SMTP_EXT_REQUIRETLS 0x20
 
 /*
  * Parses the parameters after the path (SP-separated "KEY[=VALUE]").
  * Values are checked: SIZE digits (at most 20), BODY 7BIT|8BITMIME,
- * SMTPUTF8 no value, RET FULL|HDRS, ENVID/ORCPT xtext within their
+ * SMTPUTF8 and REQUIRETLS no value, RET FULL|HDRS, ENVID/ORCPT xtext within their
  * maximum, NOTIFY NEVER alone or a list of SUCCESS, FAILURE, DELAY,
  * ORCPT "addr-type;xtext" with an atom addr-type (rfc822 or utf-8).
  * On error returns a negative enum smtp_param_err and points *why at a

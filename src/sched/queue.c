@@ -65,7 +65,7 @@ void
 queue_txn_create(struct queue *q, uint64_t id, const char *sender,
     const char *helo, const char *client_addr, const char *protocol,
     const char *envid, unsigned ret, unsigned body, bool smtputf8,
-    unsigned nrcpts)
+    bool requiretls, unsigned nrcpts)
 {
 	struct qtxn **pp = queue_txn_slot(q, id);
 	struct qtxn *t;
@@ -99,6 +99,7 @@ queue_txn_create(struct queue *q, uint64_t id, const char *sender,
 	t->env.ret = (uint8_t)ret;
 	t->env.body = (uint8_t)body;
 	t->env.smtputf8 = smtputf8;
+	t->env.requiretls = requiretls;
 	t->hnext = NULL;
 	*pp = t;
 	q->ops->created(q->arg, id, 0, qid, fd);

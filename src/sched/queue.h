@@ -117,7 +117,7 @@ void queue_set_conf(struct queue *q, const struct conf *c,
 void queue_txn_create(struct queue *q, uint64_t id, const char *sender,
     const char *helo, const char *client_addr, const char *protocol,
     const char *envid, unsigned ret, unsigned body, bool smtputf8,
-    unsigned nrcpts);
+    bool requiretls, unsigned nrcpts);
 void queue_txn_rcpt(struct queue *q, uint64_t id, const char *rcpt,
     const char *orcpt, unsigned notify);
 void queue_txn_commit(struct queue *q, uint64_t id);
@@ -151,6 +151,34 @@ void queue_remote_result(struct queue *q, uint64_t did,
  */
 void queue_remote_lost(struct queue *q);
 void queue_remote_ready(struct queue *q);
+
+/*
+ * A message composed elsewhere on this host (IMSG_R_REPORT from the
+ * remote process: a TLS-RPT report), spooled as a new message from sender
+ * ("" for <>) to the n addresses rcpts (1..QUEUE_REMOTE_RCPT_MAX, plain
+ * ASCII mailboxes; expanded through the aliases) and then delivered like
+ * any other. fd is a regular file (a memfd) of 1..QUEUE_REPORT_MAX bytes,
+ * read from offset 0 to its end; it is taken over (closed in every case).
+ * The content must be RFC 5322 text with CRLF line ends
+ * (queue_report_check_content). Copying and committing happen on a worker
+ * thread; the message is scheduled once it is durable, and a report that
+ * fails a later check or cannot be written is logged and dropped (nobody
+ * is told). Returns 0 when the work was started, -1 with errno EINVAL when
+ * an argument or the file's size or type is unacceptable (nothing
+ * spooled). queue_report.c has the details.
+ */
+#define QUEUE_REPORT_MAX (1024 * 1024)
+int queue_report_submit(struct queue *q, int fd, const char *sender,
+    const char *const *rcpts, unsigned n);
+/*
+ * The content rules for such a message: 1..QUEUE_REPORT_MAX bytes, CRLF
+ * line ends only, no NUL, lines of at most 998 octets, the last line
+ * ended, a non-empty header section ended by an empty line. 0, or -1 with
+ * a static reason in *why. *eight_bit_out: some octet is above 127.
+ */
+int queue_report_check_content(const char *p, size_t n, bool *eight_bit_out,
+    const char **why);
+
 /*
  * Retries every deferred delivery now (held messages stay held). Returns
  * the number of messages that had a delivery waiting for its retry time.

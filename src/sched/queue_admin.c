@@ -512,8 +512,9 @@ queue_admin_show(
 	else
 		qa_puts(&o, "(not given)");
 	qa_printf(&o,
-	    "\nret: %s\nbody: %s\nsmtputf8: %s\nhelo: ", qa_ret_name(e->ret),
-	    qa_body_name(e->body), e->smtputf8 ? "yes" : "no");
+	    "\nret: %s\nbody: %s\nsmtputf8: %s\nrequiretls: %s\nhelo: ",
+	    qa_ret_name(e->ret), qa_body_name(e->body),
+	    e->smtputf8 ? "yes" : "no", e->requiretls ? "yes" : "no");
 	qa_esc(&o, e->helo);
 	qa_puts(&o, "\nclient: ");
 	qa_esc(&o, e->client_addr ? e->client_addr : "(local)");

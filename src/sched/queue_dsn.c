@@ -34,6 +34,18 @@
  * writes sends the report again after recovery: a duplicate, never a
  * loss. A report that cannot be written is retried after retry_min, and
  * the original stays in the queue until it is written.
+ *
+ * REQUIRETLS (RFC 8689 5): a report on a message that came with
+ * REQUIRETLS carries the original's header section, which is what the
+ * sender asked to protect, so it is itself sent with REQUIRETLS (the
+ * report's envelope has requiretls set, and the remote process applies
+ * the same rules to it), and it returns only the header section whatever
+ * RET said ("If a REQUIRETLS message is bounced, the server MUST behave
+ * as if RET=HDRS was present"). That holds for every kind of report, not
+ * only failures: a delay or success report shows the same headers. Its
+ * reverse path is <>, and the RFC asks that REQUIRETLS not make such a
+ * report be discarded when the next hop lacks REQUIRETLS: that decision
+ * belongs to the remote process, which sees sender "" with requiretls.
  */
 #include "sched/queue.h"
 #include "sched/queue_int.h"
@@ -446,7 +458,8 @@ queue_dsn_submit(
 	    xstrdup(q->conf->hostname ? q->conf->hostname : "localhost");
 	j->lifetime = q->conf->queue_lifetime;
 	j->content_len = m->content_len;
-	j->full = dsn_return_full(m->env.ret, k);
+	/* RFC 8689 5: a REQUIRETLS message is reported as with RET=HDRS. */
+	j->full = dsn_return_full(m->env.ret, k) && !m->env.requiretls;
 	if (j->full && m->content_len > QUEUE_DSN_FULL_MAX) {
 		j->full = false;
 		j->cut = true;
@@ -459,6 +472,7 @@ queue_dsn_submit(
 	j->snap.ret = m->env.ret;
 	j->snap.body = m->env.body;
 	j->snap.smtputf8 = m->env.smtputf8;
+	j->snap.requiretls = m->env.requiretls;
 	j->snap.size = m->env.size;
 	for (i = 0; i < n; i++)
 		envelope_copy_rcpt(&j->snap, &m->env.rcpts[idx[i]]);
@@ -466,6 +480,7 @@ queue_dsn_submit(
 	envelope_set_str(&j->nenv.sender, "");
 	envelope_set_str(&j->nenv.protocol, "DSN");
 	j->nenv.smtputf8 = m->env.smtputf8;
+	j->nenv.requiretls = m->env.requiretls; /* RFC 8689 5 */
 	memset(&raw, 0, sizeof(raw));
 	envelope_add_rcpt(
 	    &raw, m->env.sender, NULL, 0, m->env.sender, false, NULL, NULL);

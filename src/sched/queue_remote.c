@@ -178,6 +178,7 @@ queue_remote_send(struct queue *q, struct qmsg *m, struct qdomain *d,
 	rd.ret = m->env.ret;
 	rd.body = m->env.body;
 	rd.smtputf8 = m->env.smtputf8;
+	rd.requiretls = m->env.requiretls;
 	rd.content_len = m->content_len;
 	rd.nrcpts = n;
 	rd.rcpts = rr;

@@ -11,6 +11,17 @@
  * command is discarded before the handshake and never executed (the
  * CVE-2011-0411 class); afterwards the session is as new and the client
  * must say EHLO again.
+ *
+ * REQUIRETLS (RFC 8689): offered in the EHLO reply only on a TLS session
+ * (after STARTTLS, or on an implicit-TLS listener), because the keyword
+ * promises that this hop is protected; the MAIL parameter tags the
+ * message (RFC 8689 4.1), and the tag travels with it through the queue.
+ * Sent on a plaintext session, where it was not offered, it is refused
+ * with RFC 3207's reply for a command that needs TLS, 530 5.7.0, so the
+ * client knows that STARTTLS would help and must not send the message in
+ * the clear (RFC 8689 2: the option "MUST only be specified in the
+ * context of an SMTP session meeting the security requirements of
+ * REQUIRETLS").
  */
 #include "smtpd/session.h"
 
@@ -160,6 +171,8 @@ smtpd_cmd_helo(struct smtpd_session *s, const struct smtp_cmd *c)
 	evbuffer_add_printf(out, "250-8BITMIME\r\n");
 	evbuffer_add_printf(out, "250-DSN\r\n");
 	evbuffer_add_printf(out, "250-SMTPUTF8\r\n");
+	if (s->ssl != NULL)
+		evbuffer_add_printf(out, "250-REQUIRETLS\r\n");
 	evbuffer_add_printf(out, "250-LIMITS RCPTMAX=%u\r\n",
 	    cf->max_recipients);
 	evbuffer_add_printf(out, "250 CHUNKING\r\n");
@@ -173,7 +186,13 @@ smtpd_cmd_helo(struct smtpd_session *s, const struct smtp_cmd *c)
 static unsigned
 smtpd_ext(const struct smtpd_session *s, bool rcpt)
 {
-	unsigned ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN;
+	/*
+	 * REQUIRETLS is parsed on every ESMTP session so that a plaintext
+	 * one can answer with a reason (smtpd_cmd_mail); it is accepted
+	 * only over TLS.
+	 */
+	unsigned ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
+	    SMTP_EXT_REQUIRETLS;
 
 	if (!s->esmtp)
 		return 0;
@@ -241,6 +260,20 @@ smtpd_cmd_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 		return;
 	} else if (r != SMTP_PARAM_OK) {
 		smtpd_reply_err(s, "501 5.5.4 %s", why);
+		return;
+	}
+	if (mp.requiretls && s->ssl == NULL &&
+	    s->role == CONF_ROLE_LOCAL) {
+		/* No STARTTLS here (petrel sendmail's socket). */
+		smtpd_reply_err(s, "555 5.5.4 REQUIRETLS is not offered here");
+		return;
+	}
+	if (mp.requiretls && s->ssl == NULL) {
+		log_info("session=%llx client=%s reject code=530 "
+		    "reason=requiretls-without-tls", (unsigned long long)s->id,
+		    s->addr);
+		smtpd_reply_err(s, "530 5.7.0 Must issue a STARTTLS command "
+		    "first (REQUIRETLS needs TLS)");
 		return;
 	}
 	if (path.utf8 && !mp.smtputf8) {

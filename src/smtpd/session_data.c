@@ -531,10 +531,12 @@ smtpd_session_committed(struct smtpd_session *s, int status)
 		log_escape(s->txn.from_addr, strlen(s->txn.from_addr), from,
 		    sizeof(from));
 		log_info("session=%llx client=%s helo=%s qid=%s from=<%s> "
-		    "size=%llu nrcpt=%u proto=%s%s%s", (unsigned long long)s->id,
-		    s->addr, s->helo, s->qid, from,
+		    "size=%llu nrcpt=%u proto=%s%s%s%s",
+		    (unsigned long long)s->id, s->addr, s->helo, s->qid, from,
 		    (unsigned long long)s->written, s->txn.nrcpts,
-		    smtpd_with(s), s->ssl ? " tls=" : "",
+		    smtpd_with(s),
+		    s->txn.params.requiretls ? " requiretls=yes" : "",
+		    s->ssl ? " tls=" : "",
 		    s->ssl ? s->tlsinfo : "");
 		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		s->messages++;

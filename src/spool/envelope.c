@@ -50,6 +50,14 @@ enum env_tag {
 	ENV_T_SIZE = 12,       /* u64, required */
 	ENV_T_RCPT_COUNT = 13, /* u32, required, ends the envelope fields */
 	ENV_T_RCPT = 14,       /* one recipient group, repeated count times */
+	/*
+	 * Fields added later follow the recipient groups, tags ascending,
+	 * each optional and written only when it differs from its default:
+	 * a record without them (every record written before they existed)
+	 * still decodes, and re-encodes to the same bytes.
+	 */
+	ENV_T_REQUIRETLS = 15, /* u8 1, optional, absent when false */
+	ENV_T_LAST = ENV_T_REQUIRETLS,
 };
 
 /* Recipient field tags, inside one ENV_T_RCPT group, in order. */
@@ -329,6 +337,8 @@ envelope_encode(const struct envelope *e, struct buf *out)
 	envelope_enc_uint(&w, ENV_T_RCPT_COUNT, e->nrcpts, 4);
 	for (i = 0; i < e->nrcpts && w.err == 0; i++)
 		envelope_enc_rcpt(&w, &e->rcpts[i]);
+	if (e->requiretls)
+		envelope_enc_uint(&w, ENV_T_REQUIRETLS, 1, 1);
 
 	/* Room for the checksum must remain within ENVELOPE_MAX. */
 	if (w.err != 0 || w.b.len > ENV_MAX - ENV_CRC_LEN)
@@ -621,7 +631,25 @@ envelope_dec_body(struct envelope_dec *d, struct envelope *e)
 		    envelope_dec_rcpt(&v, &e->rcpts[i]) < 0)
 			return -1;
 	}
-	return d->n == 0 ? 0 : -1;
+	/* The fields that follow the recipients (see enum env_tag). */
+	last = ENV_T_RCPT;
+	while (d->n > 0) {
+		if (envelope_dec_tlv(d, &tag, &v) < 0 || tag <= last ||
+		    tag > ENV_T_LAST)
+			return -1;
+		last = tag;
+		switch (tag) {
+		case ENV_T_REQUIRETLS:
+			/* Present means true (canonical form). */
+			if (envelope_dec_uint(&v, 1, &x) < 0 || x != 1)
+				return -1;
+			e->requiretls = true;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int

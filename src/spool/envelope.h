@@ -71,6 +71,9 @@ struct envelope {
 	uint8_t ret;		/* enum smtp_ret */
 	uint8_t body;		/* enum smtp_body */
 	bool smtputf8;
+	bool requiretls;	/* RFC 8689 REQUIRETLS: relay only over TLS
+				 * the next hop is authenticated for (DANE,
+				 * MTA-STS) to a server offering REQUIRETLS */
 	uint64_t size;		/* content size in octets */
 	struct env_rcpt *rcpts;
 	size_t nrcpts;

@@ -109,7 +109,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	ext = data[0] & 0x1fu;
+	ext = data[0] & 0x3fu;
 	data++;
 	size--;
 	buf = malloc(size > 0 ? size : 1);

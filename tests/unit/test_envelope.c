@@ -4,7 +4,9 @@
  * recipients, the encoder's limits, and the decoder's strictness: every
  * truncation, every single-byte change (caught by the checksum), and every
  * single-byte change with the checksum recomputed (caught by the parser or
- * decoded to a record that re-encodes to exactly those bytes).
+ * decoded to a record that re-encodes to exactly those bytes); the fields
+ * added later (recipient tags 12..15, REQUIRETLS after the recipients)
+ * byte by byte, and old records without them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,6 +77,7 @@ t_assert_equal(const struct envelope *a, const struct envelope *b)
 	assert_int_equal(a->ret, b->ret);
 	assert_int_equal(a->body, b->body);
 	assert_int_equal(a->smtputf8, b->smtputf8);
+	assert_int_equal(a->requiretls, b->requiretls);
 	assert_true(a->size == b->size);
 	assert_int_equal(a->nrcpts, b->nrcpts);
 	for (i = 0; i < a->nrcpts; i++) {
@@ -115,6 +118,7 @@ t_fill_full(struct envelope *e)
 	e->ret = SMTP_RET_HDRS;
 	e->body = SMTP_BODY_8BITMIME;
 	e->smtputf8 = true;
+	e->requiretls = true;
 	e->size = UINT64_C(0x123456789abcdef0);
 	r = envelope_add_rcpt(e, "bob@example.net", "rfc822;bob@example.net",
 	    SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE, "bob@example.net", true,
@@ -744,6 +748,131 @@ test_ext_encode_refuses_bad_flags(void **state)
 	envelope_clear(&e);
 }
 
+/*
+ * REQUIRETLS (RFC 8689), the first field after the recipient groups (tag
+ * 15, u8 1, absent when false): t_golden with it appended, byte by byte.
+ */
+static void
+t_golden_requiretls(uint8_t *g, size_t *n_out)
+{
+	size_t n = sizeof(t_golden) - T_CRC;
+	static const uint8_t tlv[] = {15, 0, 1, 0, 0, 0, 1};
+
+	memcpy(g, t_golden, n);
+	memcpy(g + n, tlv, sizeof(tlv));
+	n += sizeof(tlv) + T_CRC;
+	g[12] = (uint8_t)n;
+	g[13] = (uint8_t)(n >> 8);
+	t_fix_crc(g, n);
+	*n_out = n;
+}
+
+static void
+test_requiretls(void **state)
+{
+	uint8_t g[sizeof(t_golden) + 16];
+	struct envelope e, d;
+	struct buf b;
+	size_t n;
+
+	(void)state;
+	t_golden_requiretls(g, &n);
+	assert_int_equal(n, sizeof(t_golden) + 7);
+	assert_int_equal(envelope_decode(g, n, &d), 0);
+	assert_true(d.requiretls);
+	assert_string_equal(d.qid, "Q1");
+	assert_int_equal(d.nrcpts, 1);
+	assert_string_equal(d.rcpts[0].rcpt, "r@y");
+	/* It re-encodes to exactly those bytes; without it, to t_golden. */
+	buf_init(&b, T_MAX);
+	assert_int_equal(envelope_encode(&d, &b), 0);
+	assert_int_equal(b.len, n);
+	assert_memory_equal(b.data, g, n);
+	d.requiretls = false;
+	buf_reset(&b);
+	assert_int_equal(envelope_encode(&d, &b), 0);
+	assert_int_equal(b.len, sizeof(t_golden));
+	assert_memory_equal(b.data, t_golden, sizeof(t_golden));
+	envelope_clear(&d);
+	buf_clear(&b);
+
+	/* Records written before the field existed read as false. */
+	assert_int_equal(envelope_decode(t_golden, sizeof(t_golden), &d), 0);
+	assert_false(d.requiretls);
+	envelope_clear(&d);
+
+	/* With no recipients it directly follows RCPT_COUNT. */
+	memset(&e, 0, sizeof(e));
+	memcpy(e.qid, "Q4", 3);
+	envelope_set_str(&e.sender, "");
+	e.requiretls = true;
+	t_round_trip(&e, &b);
+	assert_int_equal(b.len, (size_t)T_HDR + 8 + 14 + 6 + 7 * 3 + 14 + 10 + 7 +
+	    T_CRC);
+	assert_memory_equal(b.data + b.len - T_CRC - 7,
+	    "\x0f\x00\x01\x00\x00\x00\x01", 7);
+	buf_clear(&b);
+	envelope_clear(&e);
+}
+
+/* Only the canonical form of REQUIRETLS decodes. */
+static void
+test_requiretls_strict(void **state)
+{
+	uint8_t g[sizeof(t_golden) + 32], h[sizeof(t_golden) + 32];
+	struct envelope d;
+	size_t n, at, m;
+
+	(void)state;
+	t_golden_requiretls(g, &n);
+	at = n - T_CRC - 7; /* the TLV */
+	/* Value 0 (absence is the encoding of false) and 2. */
+	g[at + 6] = 0;
+	t_fix_crc(g, n);
+	assert_int_equal(envelope_decode(g, n, &d), -1);
+	g[at + 6] = 2;
+	t_fix_crc(g, n);
+	assert_int_equal(envelope_decode(g, n, &d), -1);
+	/* An unknown tag after it, or in its place. */
+	t_golden_requiretls(g, &n);
+	g[at] = 16;
+	t_fix_crc(g, n);
+	assert_int_equal(envelope_decode(g, n, &d), -1);
+	g[at] = 14; /* a RCPT group beyond RCPT_COUNT */
+	t_fix_crc(g, n);
+	assert_int_equal(envelope_decode(g, n, &d), -1);
+
+	/* Twice. */
+	t_golden_requiretls(g, &n);
+	memcpy(h, g, n - T_CRC);
+	memcpy(h + n - T_CRC, g + at, 7);
+	m = n + 7;
+	h[12] = (uint8_t)m;
+	h[13] = (uint8_t)(m >> 8);
+	t_fix_crc(h, m);
+	assert_int_equal(envelope_decode(h, m, &d), -1);
+
+	/* Two bytes long. */
+	memcpy(h, g, at);
+	memcpy(h + at, "\x0f\x00\x02\x00\x00\x00\x01\x00", 8);
+	m = at + 8 + T_CRC;
+	h[12] = (uint8_t)m;
+	h[13] = (uint8_t)(m >> 8);
+	t_fix_crc(h, m);
+	assert_int_equal(envelope_decode(h, m, &d), -1);
+
+	/* Among the envelope fields, before RCPT_COUNT: out of order. */
+	memcpy(h, t_golden, 16 + 8 + 14 + 9 + 21 + 14);
+	m = 16 + 8 + 14 + 9 + 21 + 14; /* up to SIZE */
+	memcpy(h + m, "\x0f\x00\x01\x00\x00\x00\x01", 7);
+	memcpy(h + m + 7, t_golden + m, sizeof(t_golden) - m);
+	m = sizeof(t_golden) + 7;
+	h[12] = (uint8_t)m;
+	h[13] = (uint8_t)(m >> 8);
+	t_fix_crc(h, m);
+	assert_int_equal(envelope_decode(h, m, &d), -1);
+}
+
 /* envelope_copy_rcpt copies every field, deeply. */
 static void
 test_copy_rcpt(void **state)
@@ -765,6 +894,7 @@ test_copy_rcpt(void **state)
 	c.ret = e.ret;
 	c.body = e.body;
 	c.smtputf8 = e.smtputf8;
+	c.requiretls = e.requiretls;
 	c.size = e.size;
 	for (i = 0; i < e.nrcpts; i++)
 		envelope_copy_rcpt(&c, &e.rcpts[i]);
@@ -810,6 +940,8 @@ main(void)
 	    cmocka_unit_test(test_ext_strict),
 	    cmocka_unit_test(test_ext_encode_refuses_bad_flags),
 	    cmocka_unit_test(test_copy_rcpt),
+	    cmocka_unit_test(test_requiretls),
+	    cmocka_unit_test(test_requiretls_strict),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -210,7 +210,7 @@ t_queue(const char *sender, const char **rcpts, size_t n)
 	T.committed = -1;
 	T.fd = -1;
 	queue_txn_create(T.q, id, sender, "client.test", "192.0.2.1", "ESMTP",
-	    NULL, 0, 0, false, (unsigned)n);
+	    NULL, 0, 0, false, false, (unsigned)n);
 	assert_true(T.fd >= 0);
 	assert_int_equal(fsio_write_all(T.fd, body, sizeof(body) - 1), 0);
 	close(T.fd);

@@ -20,7 +20,7 @@
 
 #define ALL                                                                    \
 	(SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 |               \
-	    SMTP_EXT_DSN | SMTP_EXT_AUTH)
+	    SMTP_EXT_DSN | SMTP_EXT_AUTH | SMTP_EXT_REQUIRETLS)
 #define NO(x) (ALL & ~(unsigned)(x))
 
 #define OK  SMTP_PARAM_OK
@@ -46,16 +46,25 @@ struct mail_case {
 	enum smtp_ret ret;
 	const char *envid;
 	const char *auth;
+	bool requiretls;
 };
 
 #define MOK(in, ext, hs, sz, body, u8, ret, envid, auth)                       \
 	{                                                                      \
-		IN(in), ext, OK, NULL, hs, sz, body, u8, ret, envid, auth      \
+		IN(in), ext, OK, NULL, hs, sz, body, u8, ret, envid, auth,     \
+		    false                                                      \
 	}
 #define MERR(in, ext, rc, why)                                                 \
 	{                                                                      \
 		IN(in), ext, rc, why, false, 0, SMTP_BODY_NONE, false,         \
-		    SMTP_RET_NONE, "", ""                                      \
+		    SMTP_RET_NONE, "", "", false                               \
+	}
+
+/* The cases above, plus REQUIRETLS (RFC 8689 2). */
+#define MOKT(in, ext, hs, sz, body, u8, ret, envid, auth)                      \
+	{                                                                      \
+		IN(in), ext, OK, NULL, hs, sz, body, u8, ret, envid, auth,     \
+		    true                                                       \
 	}
 
 static const struct mail_case mail_cases[] = {
@@ -166,10 +175,25 @@ static const struct mail_case mail_cases[] = {
     MERR("X=\xc0\xaf", ALL, SYN, "Malformed parameter"),
     MERR("X=\xed\xa0\x80", ALL, SYN, "Malformed parameter"),
     MERR("<a@b>", ALL, SYN, "Malformed parameter"),
+    /* REQUIRETLS, RFC 8689 2: no value, once, where offered */
+    MOKT("REQUIRETLS", ALL, false, 0, 0, false, 0, "", ""),
+    MOKT("requiretls", SMTP_EXT_REQUIRETLS, false, 0, 0, false, 0, "", ""),
+    MOKT("RequireTLS SMTPUTF8", ALL, false, 0, 0, true, 0, "", ""),
+    MERR("REQUIRETLS=YES", ALL, SYN, "REQUIRETLS takes no value"),
+    MERR("REQUIRETLS=NO", ALL, SYN, "REQUIRETLS takes no value"),
+    MERR("REQUIRETLS=", ALL, SYN, "Malformed parameter"),
+    MERR("REQUIRETLS REQUIRETLS", ALL, SYN, "Duplicate parameter"),
+    MERR("REQUIRETLS requiretls", ALL, SYN, "Duplicate parameter"),
+    MERR("REQUIRETLS", NO(SMTP_EXT_REQUIRETLS), UNK, "Unsupported parameter"),
+    MERR("REQUIRETLS", 0, UNK, "Unsupported parameter"),
+    MERR("REQUIRE-TLS", ALL, UNK, "Unsupported parameter"),
+    MERR("REQUIRETLSX", ALL, UNK, "Unsupported parameter"),
     /* everything together, with extra spaces */
     MOK("SIZE=100 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=abc AUTH=<>", ALL, true,
 	100, B8, true, RH, "abc", "<>"),
     MOK("  SIZE=1   BODY=7BIT  ", ALL, true, 1, B7, false, 0, "", ""),
+    MOKT("SIZE=100 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=HDRS ENVID=abc",
+	ALL, true, 100, B8, true, RH, "abc", ""),
     /* the first error found wins */
     MERR("SIZE=x FOO=1", ALL, SYN, "Bad SIZE value"),
     MERR("FOO=1 SIZE=x", ALL, UNK, NULL),
@@ -291,6 +315,7 @@ static const struct rcpt_case rcpt_cases[] = {
     RERR("ENVID=x", ALL, UNK, NULL),
     RERR("AUTH=<>", ALL, UNK, NULL),
     RERR("SMTPUTF8", ALL, UNK, NULL),
+    RERR("REQUIRETLS", ALL, UNK, NULL),
     RERR("BODY=7BIT", ALL, UNK, NULL),
     RERR("NOTIFY=NEVER X", ALL, UNK, NULL),
     RERR("NOTIFY=NEVER\0", ALL, SYN, "Malformed parameter"),
@@ -331,7 +356,7 @@ mail_is_empty(const struct smtp_mail_params *m)
 {
 	return !m->has_size && m->size == 0 && m->body == SMTP_BODY_NONE &&
 	       !m->smtputf8 && m->ret == SMTP_RET_NONE && m->envid[0] == '\0' &&
-	       m->auth[0] == '\0';
+	       m->auth[0] == '\0' && !m->requiretls;
 }
 
 static void
@@ -356,6 +381,7 @@ check_mail(const char *in, size_t n, unsigned ext, int want_rc,
 			assert_int_equal(m.ret, want->ret);
 			assert_string_equal(m.envid, want->envid);
 			assert_string_equal(m.auth, want->auth);
+			assert_int_equal(m.requiretls, want->requiretls);
 		}
 	} else {
 		assert_non_null(why);

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proto/rfc5322.h"
 
@@ -186,4 +187,67 @@ rfc5322_scan_feed(struct rfc5322_scan *s, const char *p, size_t n)
 	}
 	if (!s->in_body)
 		s->fed += n;
+}
+
+/* The end of the line starting at i (the index of its CR LF, or n). */
+static size_t
+rfc5322_eol(const char *msg, size_t n, size_t i)
+{
+	while (i < n && !(msg[i] == '\r' && i + 1 < n && msg[i + 1] == '\n'))
+		i++;
+	return i;
+}
+
+bool
+rfc5322_field_value(const char *msg, size_t n, const char *name, char *out,
+    size_t outsz)
+{
+	size_t nl = strlen(name), i = 0, o = 0;
+
+	if (outsz == 0)
+		return false;
+	out[0] = '\0';
+	while (i < n) {
+		size_t e = rfc5322_eol(msg, n, i), k = i;
+
+		if (e == i)
+			return false;	/* the empty line: end of the header */
+		while (k < e && msg[k] != ':' && msg[k] != ' ' &&
+		    msg[k] != '\t')
+			k++;
+		if (k - i == nl && strncasecmp(msg + i, name, nl) == 0) {
+			while (k < e && (msg[k] == ' ' || msg[k] == '\t'))
+				k++;
+			if (k < e && msg[k] == ':')
+				break;
+		}
+		i = e + 2;
+	}
+	if (i >= n)
+		return false;
+	/* Copy the value and its continuation lines, unfolded. */
+	i = (size_t)((const char *)memchr(msg + i, ':', n - i) - msg) + 1;
+	for (;;) {
+		size_t e = rfc5322_eol(msg, n, i);
+
+		for (; i < e; i++) {
+			if (o + 1 >= outsz) {
+				out[0] = '\0';
+				return false;
+			}
+			out[o++] = msg[i];
+		}
+		if (e + 2 < n && (msg[e + 2] == ' ' || msg[e + 2] == '\t')) {
+			i = e + 2;
+			continue;
+		}
+		break;
+	}
+	while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+		o--;
+	out[o] = '\0';
+	for (i = 0; out[i] == ' ' || out[i] == '\t'; i++)
+		;
+	memmove(out, out + i, o - i + 1);
+	return true;
 }

@@ -75,4 +75,16 @@ void rfc5322_scan_init(struct rfc5322_scan *s);
  */
 void rfc5322_scan_feed(struct rfc5322_scan *s, const char *p, size_t n);
 
+/*
+ * The value of the first header field called name (ASCII
+ * case-insensitive) in the header section of msg (n bytes, CRLF line
+ * ends; the header ends at the first empty line or at the end of msg):
+ * unfolded (each CRLF before WSP removed, RFC 5322 2.2.3), leading and
+ * trailing WSP dropped, into out (outsz bytes, NUL added). Returns true
+ * if found and it fit; false otherwise (out is "" then). Malformed lines
+ * are skipped as by the scanner above.
+ */
+bool rfc5322_field_value(const char *msg, size_t n, const char *name,
+    char *out, size_t outsz);
+
 #endif

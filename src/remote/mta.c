@@ -41,9 +41,11 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "proto/rfc5322.h"
 #include "remote/dane.h"
 #include "remote/dns.h"
 #include "remote/mta_int.h"
+#include "remote/sts.h"
 #include "tls/tls.h"
 
 struct mta_route {
@@ -55,8 +57,14 @@ struct mta_route {
 	bool smarthost;
 	enum conf_tls_policy policy;
 	bool dane;			/* TLSA lookups for secure hosts */
+	bool sts_on;			/* MTA-STS discovery for the domain */
+	bool resolved;			/* hosts known, waiting for MTA-STS */
 	struct dns_query *dnsq;
 	struct dane_query *daneq;
+	struct sts_query *stsq;
+	enum sts_status sts;		/* the domain's MTA-STS policy */
+	struct mta_sts_policy sts_policy;
+	char sts_id[MTA_STS_ID_MAX + 1];
 	struct mta_conn *conn;		/* the connection working on it */
 	char status[16];		/* last failure */
 	char diag[REMOTE_DIAG_MAX + 1];
@@ -268,6 +276,7 @@ mta_job_finish(struct remote_job *j)
 	if (rt->dnsq != NULL)
 		dns_cancel(rt->dnsq);
 	dane_cancel(rt->daneq);
+	sts_cancel(rt->stsq);
 	for (i = 0; i < rt->nhosts; i++)
 		dane_host_free(rt->hosts[i].dane);
 	for (i = 0; i < j->nrcpts; i++) {
@@ -368,7 +377,35 @@ mta_resolved(struct dns_route *res, void *arg)
 		rt->nhosts++;
 	}
 	dns_route_free(res);
-	mta_try_next(j);
+	rt->resolved = true;
+	if (rt->stsq == NULL)
+		mta_try_next(j);
+}
+
+/* The domain's MTA-STS policy (or none): with the hosts, go on. */
+static void
+mta_sts_done(const struct sts_result *res, void *arg)
+{
+	struct remote_job *j = arg;
+	struct mta_route *rt = j->route;
+
+	rt->stsq = NULL;
+	rt->sts = res->status;
+	if (res->status == STS_OK)
+		rt->sts_policy = res->policy;
+	snprintf(rt->sts_id, sizeof(rt->sts_id), "%s", res->id);
+	if (res->status != STS_NONE || res->error[0] != '\0')
+		log_info("domain=%s mta-sts=%s id=%s mode=%s%s%s%s", j->domain,
+		    res->status == STS_OK ? (res->cached ? "cached" :
+		    "fetched") : res->status == STS_FAIL ? "unavailable" :
+		    "none", res->id[0] ? res->id : "-",
+		    res->status == STS_OK ? mta_sts_mode_name(res->policy.mode) :
+		    "-", res->error[0] ? " error=\"" : "", res->error,
+		    res->error[0] ? "\"" : "");
+	if (res->failure != NULL)
+		mta_tls_report_sts(j, res->failure, res->error);
+	if (rt->resolved)
+		mta_try_next(j);
 }
 
 /* Starts the lookup of the job's route. */
@@ -382,6 +419,14 @@ mta_route_start(struct remote_job *j)
 		dane_host_free(rt->hosts[i].dane);
 	memset(rt->hosts, 0, sizeof(rt->hosts));
 	rt->nhosts = rt->ihost = rt->iaddr = 0;
+	rt->resolved = false;
+	rt->sts = STS_NONE;
+	if (rt->sts_on && rt->stsq == NULL && rt->r->sts != NULL) {
+		const struct remote_env *env = &rt->cfg->env;
+		rt->stsq = sts_get(rt->r->sts, rt->cfg->dns, env->sts_ca_len ?
+		    env->sts_ca : env->ca, env->sts_ca_len ? env->sts_ca_len :
+		    env->ca_len, j->domain, mta_sts_done, j);
+	}
 	rt->dnsq = rt->smarthost ?
 	    dns_host(rt->cfg->dns, cf->smarthost, mta_resolved, j) :
 	    dns_mx(rt->cfg->dns, j->domain, mta_resolved, j);
@@ -473,6 +518,9 @@ mta_host_decide(struct remote_job *j, struct mta_host *h)
 	} else if (rt->policy == CONF_TLS_VERIFY) {
 		h->security = MTA_SEC_VERIFY;
 		snprintf(why, sizeof(why), "tls-policy verify");
+	} else if (j->tls_optional && dh != NULL && dh->state != DANE_NONE) {
+		snprintf(why, sizeof(why), "TLS-Required: No (RFC 8689 5): "
+		    "DANE not applied");
 	} else if (dh != NULL && dh->state == DANE_FAIL) {
 		char diag[REMOTE_DIAG_MAX + 1];
 
@@ -481,6 +529,9 @@ mta_host_decide(struct remote_job *j, struct mta_host *h)
 		snprintf(diag, sizeof(diag), "MX %.200s: %.280s (RFC 7672 "
 		    "2.2)", h->name, dh->why);
 		mta_route_error(rt, "4.7.5", diag, false);
+		mta_tls_report_host(j, h, MTA_SEC_DANE, strstr(dh->why,
+		    "DNSSEC") != NULL ? "dnssec-invalid" : "tlsa-invalid",
+		    dh->why);
 	} else if (dh != NULL && dh->state == DANE_USABLE) {
 		h->security = MTA_SEC_DANE;
 		snprintf(why, sizeof(why), "%s", dh->why);
@@ -488,6 +539,31 @@ mta_host_decide(struct remote_job *j, struct mta_host *h)
 		h->security = MTA_SEC_ENCRYPT;
 		snprintf(why, sizeof(why), "%s: TLS without authentication",
 		    dh->why);
+	} else if (rt->sts == STS_OK && j->tls_optional &&
+	    rt->sts_policy.mode != MTA_STS_NONE) {
+		snprintf(why, sizeof(why), "TLS-Required: No (RFC 8689 5): "
+		    "MTA-STS not applied");
+	} else if (rt->sts == STS_OK &&
+	    rt->sts_policy.mode == MTA_STS_ENFORCE &&
+	    !mta_sts_mx_match(&rt->sts_policy, h->name)) {
+		char diag[REMOTE_DIAG_MAX + 1];
+
+		/* RFC 8461 4.2: not a host the policy names. */
+		h->skip = true;
+		snprintf(why, sizeof(why), "not in the MTA-STS policy (id %s)",
+		    rt->sts_id);
+		snprintf(diag, sizeof(diag), "MX %.200s is not listed in the "
+		    "MTA-STS policy of %.200s", h->name, j->domain);
+		mta_route_error(rt, "4.7.5", diag, false);
+		mta_tls_report_host(j, h, MTA_SEC_STS, "validation-failure",
+		    "MX host not in the policy");
+	} else if (rt->sts == STS_OK &&
+	    rt->sts_policy.mode != MTA_STS_NONE) {
+		bool enforce = rt->sts_policy.mode == MTA_STS_ENFORCE;
+
+		h->security = enforce ? MTA_SEC_STS : MTA_SEC_STS_TESTING;
+		snprintf(why, sizeof(why), "MTA-STS policy id %s mode %s",
+		    rt->sts_id, mta_sts_mode_name(rt->sts_policy.mode));
 	} else if (rt->policy == CONF_TLS_ENCRYPT) {
 		h->security = MTA_SEC_ENCRYPT;
 		snprintf(why, sizeof(why), "tls-policy encrypt");
@@ -504,7 +580,7 @@ mta_host_decide(struct remote_job *j, struct mta_host *h)
 		h->skip = true;
 		snprintf(diag, sizeof(diag), "REQUIRETLS: MX %s has no DANE "
 		    "or MTA-STS policy", h->name);
-		mta_route_error(rt, "5.7.10", diag, false);
+		mta_route_error(rt, "5.7.30", diag, false);
 	}
 	log_info("domain=%s mx=%s security=%s reason=\"%s\"%s", j->domain,
 	    h->name, h->skip ? "unusable" : mta_security_name(h->security),
@@ -564,6 +640,26 @@ mta_try_next(struct remote_job *j)
 	mta_job_finish(j);
 }
 
+/* Reads the message's header: "TLS-Required: No" (RFC 8689 5). */
+static void
+mta_read_header(struct remote_job *j)
+{
+	char buf[16384], val[16];
+	ssize_t n;
+
+	j->tls_optional = false;
+	/* RFC 8689 5: REQUIRETLS must not make a report (from <>) vanish. */
+	if (j->requiretls && j->sender[0] == '\0')
+		j->requiretls = false;
+	if (j->requiretls)	/* the parameter wins (RFC 8689 4.1) */
+		return;
+	n = pread(j->fd, buf, j->content_len < sizeof(buf) ?
+	    (size_t)j->content_len : sizeof(buf), 0);
+	if (n > 0 && rfc5322_field_value(buf, (size_t)n, "TLS-Required",
+	    val, sizeof(val)) && strcasecmp(val, "No") == 0)
+		j->tls_optional = true;
+}
+
 void
 remote_deliver(struct remote *r, struct remote_job *j)
 {
@@ -576,6 +672,7 @@ remote_deliver(struct remote *r, struct remote_job *j)
 		fatalx("remote: a job before the configuration");
 	j->route = rt;
 	j->started = mta_now();
+	mta_read_header(j);
 	rt->r = r;
 	rt->cfg = r->cfg;
 	rt->cfg->refs++;
@@ -587,6 +684,8 @@ remote_deliver(struct remote *r, struct remote_job *j)
 	    CONF_TLS_VERIFY : CONF_TLS_ENCRYPT) :
 	    conf_tls_policy_for(cf, j->domain);
 	rt->dane = !rt->smarthost && cf->dane && rt->cfg->env.ta_len > 0 &&
+	    (rt->policy == CONF_TLS_MAY || rt->policy == CONF_TLS_ENCRYPT);
+	rt->sts_on = !rt->smarthost && cf->mta_sts &&
 	    (rt->policy == CONF_TLS_MAY || rt->policy == CONF_TLS_ENCRYPT);
 	j->next = r->jobs;
 	j->prev = NULL;

@@ -210,6 +210,22 @@ bool mta_tls_downgrade(struct mta_conn *c, const char *what);
 /* A handshake with c's peer completed: remember the host. */
 void mta_tls_seen(struct mta_conn *c);
 
+/*
+ * TLS-RPT (RFC 8460, remote/tlsrpt): one session outcome for the job's
+ * domain. result: NULL for a successful TLS session, else an RFC 8460
+ * result type ("starttls-not-supported", "validation-failure", ...);
+ * reason: a short text or NULL. mta_tls_report_conn takes host,
+ * security, addresses and TLSA records from c; mta_tls_report_host is
+ * for a host given up before connecting; mta_tls_report_sts for a failed
+ * policy fetch.
+ */
+void mta_tls_report_conn(struct mta_conn *c, const char *result,
+    const char *reason);
+void mta_tls_report_host(struct remote_job *j, const struct mta_host *h,
+    enum mta_security sec, const char *result, const char *reason);
+void mta_tls_report_sts(struct remote_job *j, const char *result,
+    const char *reason);
+
 /* mta_session.c */
 
 /* c->fd is a fresh socket (source bound): connects to c->sa, reads the

@@ -173,7 +173,8 @@ mta_tls_start(struct mta_conn *c)
 	if (junk > 0)
 		log_warn("relay=%s discarded %zu bytes sent before the TLS "
 		    "handshake", c->relay, junk);
-	c->ssl = SSL_new(c->security == MTA_SEC_STS ? c->cfg->tls_sts :
+	c->ssl = SSL_new(c->security == MTA_SEC_STS ||
+	    c->security == MTA_SEC_STS_TESTING ? c->cfg->tls_sts :
 	    c->cfg->tls);
 	if (c->ssl == NULL || (c->dane != NULL ? dane_apply(c->ssl, c->dane,
 	    why, sizeof(why)) : tls_client_prepare(c->ssl, c->host)) != 0) {
@@ -210,11 +211,22 @@ mta_tls_done(struct mta_conn *c)
 	    why);
 	log_info("relay=%s tls=%s security=%s", c->relay, c->tls_info,
 	    mta_security_name(c->security));
-	if ((c->policy == CONF_TLS_VERIFY || c->dane != NULL) &&
-	    !c->verify_name_ok) {
-		mta_fail(c, "4.7.5", "%s verification failed: %s",
-		    c->dane != NULL ? "DANE" : "certificate", why);
-		return;
+	if ((c->policy == CONF_TLS_VERIFY || c->dane != NULL ||
+	    c->security == MTA_SEC_STS_TESTING) && !c->verify_name_ok) {
+		long v = SSL_get_verify_result(c->ssl);
+
+		mta_tls_report_conn(c, c->dane != NULL ? "validation-failure" :
+		    v == X509_V_ERR_HOSTNAME_MISMATCH ?
+		    "certificate-host-mismatch" :
+		    v == X509_V_ERR_CERT_HAS_EXPIRED ? "certificate-expired" :
+		    "certificate-not-trusted", why);
+		if (c->security != MTA_SEC_STS_TESTING) {
+			mta_fail(c, "4.7.5", "%s verification failed: %s",
+			    c->dane != NULL ? "DANE" : "certificate", why);
+			return;
+		}
+	} else {
+		mta_tls_report_conn(c, NULL, NULL);
 	}
 	c->dane = NULL;		/* only the handshake needed it */
 	if (!c->smarthost)
@@ -298,6 +310,9 @@ mta_after_ehlo(struct mta_conn *c)
 		mta_timeout(c, cf->remote_timeout_command);
 		return;
 	}
+	if (c->ssl == NULL && !c->ehlo.starttls && !c->no_tls &&
+	    c->policy != CONF_TLS_NONE)
+		mta_tls_report_conn(c, "starttls-not-supported", NULL);
 	if (c->ssl == NULL && mta_tls_required(c)) {
 		/* DANE and MTA-STS hosts: RFC 7672 2.2, RFC 8461 4.2. */
 		bool auth = c->security == MTA_SEC_DANE ||
@@ -564,7 +579,7 @@ mta_session_txn(struct mta_conn *c)
 	if (j->requiretls && (c->ssl == NULL || !c->ehlo.requiretls ||
 	    (c->security != MTA_SEC_DANE && c->security != MTA_SEC_STS))) {
 		/* RFC 8689 4.2.1: this host cannot take it; maybe another. */
-		mta_fail(c, "5.7.10", "REQUIRETLS impossible: %s",
+		mta_fail(c, "5.7.30", "REQUIRETLS impossible: %s",
 		    c->ssl == NULL ? "no TLS" : !c->ehlo.requiretls ?
 		    "the peer does not offer REQUIRETLS" :
 		    "TLS not authenticated by DANE or MTA-STS");
@@ -955,6 +970,8 @@ mta_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (e != 0)
 			ERR_error_string_n(e, detail, sizeof(detail));
 		c->tls_failed = true;
+		mta_tls_report_conn(c, "validation-failure", detail[0] ?
+		    detail : "TLS handshake failed");
 		if (c->security == MTA_SEC_OPPORTUNISTIC) {
 			char what_s[300];
 

@@ -60,6 +60,9 @@ struct remote_job {
 	bool smtputf8;
 	bool requiretls;	/* RFC 8689: only over DANE or MTA-STS
 				 * verified TLS to a peer offering REQUIRETLS */
+	bool tls_optional;	/* "TLS-Required: No" (RFC 8689 5), and
+				 * no REQUIRETLS: DANE and MTA-STS failures
+				 * do not stop delivery (remote/mta.c) */
 	uint64_t content_len;
 	int fd;			/* queue file; content from offset 0 */
 	struct remote_rcpt *rcpts;

@@ -175,5 +175,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_RFC5322_CHECK(fuzz_rfc5322_same(&whole, &other));
 	fuzz_rfc5322_chunked(p, size, 64, &other);
 	FUZZ_RFC5322_CHECK(fuzz_rfc5322_same(&whole, &other));
+
+	/* Field values: from a private copy, bounded, NUL-terminated. */
+	{
+		char *copy = malloc(size ? size : 1), val[40];
+		bool found;
+
+		FUZZ_RFC5322_CHECK(copy != NULL);
+		memcpy(copy, p, size);
+		found = rfc5322_field_value(copy, size, "Subject", val,
+		    sizeof(val));
+		FUZZ_RFC5322_CHECK(strlen(val) < sizeof(val));
+		FUZZ_RFC5322_CHECK(found || val[0] == '\0');
+		(void)rfc5322_field_value(copy, size, "TLS-Required", val, 1);
+		free(copy);
+	}
 	return 0;
 }

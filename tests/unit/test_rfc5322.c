@@ -306,6 +306,37 @@ test_rfc5322_after_body(void **state)
 	assert_false(s.has_date);
 }
 
+static void
+test_rfc5322_field_value(void **state)
+{
+	static const char msg[] = "Received: from x\r\n\tby y\r\n"
+	    "tls-required :  No \r\nSubject: a\r\n b\r\n\r\n"
+	    "TLS-Required: Yes\r\n";
+	char out[32];
+
+	(void)state;
+	assert_true(rfc5322_field_value(msg, sizeof(msg) - 1, "TLS-Required",
+	    out, sizeof(out)));
+	assert_string_equal(out, "No");
+	assert_true(rfc5322_field_value(msg, sizeof(msg) - 1, "subject", out,
+	    sizeof(out)));
+	assert_string_equal(out, "a b");
+	assert_true(rfc5322_field_value(msg, sizeof(msg) - 1, "Received", out,
+	    sizeof(out)));
+	assert_string_equal(out, "from x\tby y");
+	/* Not in the header (only in the body), too small, truncated. */
+	assert_false(rfc5322_field_value(msg, sizeof(msg) - 1, "From", out,
+	    sizeof(out)));
+	assert_false(rfc5322_field_value(msg, sizeof(msg) - 1, "Received",
+	    out, 4));
+	assert_string_equal(out, "");
+	assert_true(rfc5322_field_value("A: 1", 4, "a", out, sizeof(out)));
+	assert_string_equal(out, "1");
+	assert_false(rfc5322_field_value("A 1\r\n", 5, "a", out,
+	    sizeof(out)));
+	assert_false(rfc5322_field_value("", 0, "a", out, sizeof(out)));
+}
+
 int
 main(void)
 {
@@ -314,6 +345,7 @@ main(void)
 	    cmocka_unit_test(test_rfc5322_huge),
 	    cmocka_unit_test(test_rfc5322_saturate),
 	    cmocka_unit_test(test_rfc5322_after_body),
+	    cmocka_unit_test(test_rfc5322_field_value),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,14 @@
  * transaction's recipients are settled by the peer's replies: 2xx
  * delivered, 4xx deferred, 5xx bounced.
  *
+ * Host-level refusals: a 5xx greeting, or 5xx to EHLO and to HELO, means
+ * the host will not take mail from us at all (RFC 5321 3.1, 4.2.1: "554"
+ * at connection time, "the SMTP client SHOULD NOT repeat the exact
+ * request"). The next host is tried; when the last host tried refused
+ * like that and no host failed temporarily (no timeout, refused
+ * connection, 4xx, failed DNS lookup of a host), the rest bounce with
+ * that reply, as Postfix does; otherwise they are deferred.
+ *
  * Loops: an MX whose name is our hostname, or whose address and port are
  * one of our listeners, would hand the message back to us; that is a
  * permanent error (5.4.6), as in Postfix ("mail loops back to myself").
@@ -58,6 +66,8 @@ struct mta_route {
 	char status[16];		/* last failure */
 	char diag[REMOTE_DIAG_MAX + 1];
 	bool diag_smtp;
+	bool last_perm;			/* last failure: a host-level 5xx */
+	bool temp_seen;			/* a host failed temporarily */
 	char relay[340];
 	char tls[200];
 };
@@ -332,6 +342,8 @@ mta_resolved(struct dns_route *res, void *arg)
 				mh->naddrs++;
 		if (mh->naddrs == 0 && h->error[0] != '\0')
 			mta_route_error(rt, "4.4.3", h->error, false);
+		if (mh->naddrs == 0 && h->status == DNS_TEMP)
+			rt->temp_seen = true;
 		rt->nhosts++;
 	}
 	dns_route_free(res);
@@ -346,6 +358,7 @@ mta_route_start(struct remote_job *j)
 	const struct conf *cf = rt->cfg->env.conf;
 
 	rt->nhosts = rt->ihost = rt->iaddr = 0;
+	rt->last_perm = rt->temp_seen = false;
 	rt->dnsq = rt->smarthost ?
 	    dns_host(rt->cfg->dns, cf->smarthost, mta_resolved, j) :
 	    dns_mx(rt->cfg->dns, j->domain, mta_resolved, j);
@@ -433,6 +446,16 @@ mta_try_next(struct remote_job *j)
 		mta_connect(j, h, a);
 		return;
 	}
+	if (rt->last_perm && !rt->temp_seen) {
+		/* Every host refused us for good: bounce (see the top). */
+		size_t i;
+
+		for (i = 0; i < j->nrcpts; i++)
+			if (!j->rcpts[i].done)
+				mta_rcpt_result(&j->rcpts[i], REMOTE_PERM,
+				    rt->status, rt->diag, rt->diag_smtp ?
+				    REMOTE_F_SMTP : 0);
+	}
 	mta_job_finish(j);
 }
 
@@ -503,6 +526,12 @@ mta_host_failed(struct mta_conn *c, const char *status, const char *diag,
 	rt->conn = NULL;
 
 	mta_route_error(rt, status, diag, smtp);
+	/* A 5xx reply to the greeting, EHLO or HELO refuses the session. */
+	rt->last_perm = smtp && status[0] == '5' &&
+	    (c->state == MTA_S_GREETING || c->state == MTA_S_EHLO ||
+	    c->state == MTA_S_HELO);
+	if (!rt->last_perm)
+		rt->temp_seen = true;
 	if (c->tls_failed && c->policy == CONF_TLS_MAY && !c->no_tls &&
 	    rt->ihost < rt->nhosts && rt->iaddr > 0) {
 		/* Once more in plaintext, same address. */

@@ -526,6 +526,10 @@ mta_host_failed(struct mta_conn *c, const char *status, const char *diag,
 	rt->conn = NULL;
 
 	mta_route_error(rt, status, diag, smtp);
+	if (smtp) {
+		/* The reply is this host's: its Remote-MTA in a report. */
+		snprintf(j->remote_mta, sizeof(j->remote_mta), "%s", c->host);
+	}
 	/* A 5xx reply to the greeting, EHLO or HELO refuses the session. */
 	rt->last_perm = smtp && status[0] == '5' &&
 	    (c->state == MTA_S_GREETING || c->state == MTA_S_EHLO ||

@@ -10,6 +10,14 @@
  * transaction's recipients are settled by the peer's replies: 2xx
  * delivered, 4xx deferred, 5xx bounced.
  *
+ * Host-level refusals: a 5xx greeting, or 5xx to EHLO and to HELO, means
+ * the host will not take mail from us at all (RFC 5321 3.1, 4.2.1: "554"
+ * at connection time, "the SMTP client SHOULD NOT repeat the exact
+ * request"). The next host is tried; when the last host tried refused
+ * like that and no host failed temporarily (no timeout, refused
+ * connection, 4xx, failed DNS lookup of a host), the rest bounce with
+ * that reply, as Postfix does; otherwise they are deferred.
+ *
  * Loops: an MX whose name is our hostname, or whose address and port are
  * one of our listeners, would hand the message back to us; that is a
  * permanent error (5.4.6), as in Postfix ("mail loops back to myself").
@@ -69,7 +77,8 @@ struct mta_route {
 	char status[16];		/* last failure */
 	char diag[REMOTE_DIAG_MAX + 1];
 	bool diag_smtp;
-	bool any_temp;			/* some failure was temporary */
+	bool last_perm;			/* last failure: a host-level 5xx */
+	bool temp_seen;			/* a host failed temporarily */
 	char relay[340];
 	char tls[200];
 	enum mta_security security;	/* of the last host tried */
@@ -270,9 +279,6 @@ mta_job_finish(struct remote_job *j)
 	double delay = mta_now() - j->started;
 	size_t i;
 
-	/* Only permanent failures on every host tried make a bounce. */
-	bool perm = rt->status[0] == '5' && !rt->any_temp;
-
 	if (rt->dnsq != NULL)
 		dns_cancel(rt->dnsq);
 	dane_cancel(rt->daneq);
@@ -284,7 +290,7 @@ mta_job_finish(struct remote_job *j)
 		char to[300], diag[REMOTE_DIAG_MAX * 2];
 
 		if (!rc->done)
-			mta_rcpt_result(rc, perm ? REMOTE_PERM : REMOTE_TEMP,
+			mta_rcpt_result(rc, REMOTE_TEMP,
 			    rt->status[0] ? rt->status : "4.4.0",
 			    rt->diag[0] ? rt->diag :
 			    "no route to the destination", rt->diag_smtp ?
@@ -331,8 +337,6 @@ mta_route_error(struct mta_route *rt, const char *status, const char *diag,
 	snprintf(rt->status, sizeof(rt->status), "%s", status);
 	snprintf(rt->diag, sizeof(rt->diag), "%s", diag);
 	rt->diag_smtp = smtp;
-	if (status[0] != '5')
-		rt->any_temp = true;
 }
 
 /* The DNS answer for the job's route. */
@@ -374,6 +378,8 @@ mta_resolved(struct dns_route *res, void *arg)
 				mh->naddrs++;
 		if (mh->naddrs == 0 && h->error[0] != '\0')
 			mta_route_error(rt, "4.4.3", h->error, false);
+		if (mh->naddrs == 0 && h->status == DNS_TEMP)
+			rt->temp_seen = true;
 		rt->nhosts++;
 	}
 	dns_route_free(res);
@@ -419,6 +425,7 @@ mta_route_start(struct remote_job *j)
 		dane_host_free(rt->hosts[i].dane);
 	memset(rt->hosts, 0, sizeof(rt->hosts));
 	rt->nhosts = rt->ihost = rt->iaddr = 0;
+	rt->last_perm = rt->temp_seen = false;
 	rt->resolved = false;
 	rt->sts = STS_NONE;
 	if (rt->sts_on && rt->stsq == NULL && rt->r->sts != NULL) {
@@ -529,6 +536,8 @@ mta_host_decide(struct remote_job *j, struct mta_host *h)
 		snprintf(diag, sizeof(diag), "MX %.200s: %.280s (RFC 7672 "
 		    "2.2)", h->name, dh->why);
 		mta_route_error(rt, "4.7.5", diag, false);
+		rt->last_perm = false;
+		rt->temp_seen = true;
 		mta_tls_report_host(j, h, MTA_SEC_DANE, strstr(dh->why,
 		    "DNSSEC") != NULL ? "dnssec-invalid" : "tlsa-invalid",
 		    dh->why);
@@ -555,6 +564,8 @@ mta_host_decide(struct remote_job *j, struct mta_host *h)
 		snprintf(diag, sizeof(diag), "MX %.200s is not listed in the "
 		    "MTA-STS policy of %.200s", h->name, j->domain);
 		mta_route_error(rt, "4.7.5", diag, false);
+		rt->last_perm = false;
+		rt->temp_seen = true;
 		mta_tls_report_host(j, h, MTA_SEC_STS, "validation-failure",
 		    "MX host not in the policy");
 	} else if (rt->sts == STS_OK &&
@@ -581,6 +592,7 @@ mta_host_decide(struct remote_job *j, struct mta_host *h)
 		snprintf(diag, sizeof(diag), "REQUIRETLS: MX %s has no DANE "
 		    "or MTA-STS policy", h->name);
 		mta_route_error(rt, "5.7.30", diag, false);
+		rt->last_perm = true;
 	}
 	log_info("domain=%s mx=%s security=%s reason=\"%s\"%s", j->domain,
 	    h->name, h->skip ? "unusable" : mta_security_name(h->security),
@@ -636,6 +648,16 @@ mta_try_next(struct remote_job *j)
 		}
 		mta_connect(j, h, a);
 		return;
+	}
+	if (rt->last_perm && !rt->temp_seen) {
+		/* Every host refused us for good: bounce (see the top). */
+		size_t i;
+
+		for (i = 0; i < j->nrcpts; i++)
+			if (!j->rcpts[i].done)
+				mta_rcpt_result(&j->rcpts[i], REMOTE_PERM,
+				    rt->status, rt->diag, rt->diag_smtp ?
+				    REMOTE_F_SMTP : 0);
 	}
 	mta_job_finish(j);
 }
@@ -737,6 +759,20 @@ mta_host_failed(struct mta_conn *c, const char *status, const char *diag,
 	rt->conn = NULL;
 
 	mta_route_error(rt, status, diag, smtp);
+	if (smtp) {
+		/* The reply is this host's: its Remote-MTA in a report. */
+		snprintf(j->remote_mta, sizeof(j->remote_mta), "%s", c->host);
+	}
+	/*
+	 * A 5xx reply to the greeting, EHLO or HELO refuses the session;
+	 * so does our own permanent verdict on the host (REQUIRETLS
+	 * impossible, 5.7.30). Other 5xx replies (AUTH, STARTTLS) defer.
+	 */
+	rt->last_perm = status[0] == '5' && (!smtp ||
+	    c->state == MTA_S_GREETING || c->state == MTA_S_EHLO ||
+	    c->state == MTA_S_HELO);
+	if (!rt->last_perm)
+		rt->temp_seen = true;
 	if (c->tls_failed && c->policy == CONF_TLS_MAY && !c->no_tls &&
 	    !c->downgrade &&
 	    rt->ihost < rt->nhosts && rt->iaddr > 0) {

@@ -181,8 +181,9 @@ struct mta_conn {
  * The connection could not be used for the job (connect, greeting, TLS,
  * AUTH failure, protocol error, lost before the transaction finished).
  * Recipients not yet done stay for the next host; status and diag say
- * why, for the deferral if no host is left (a host-level failure never
- * bounces: the queue lifetime does). Frees conn.
+ * why, for the deferral if no host is left (or the bounce, when the
+ * last host refused the session with a 5xx to the greeting, EHLO or
+ * HELO and none failed temporarily: see mta.c). Frees conn.
  */
 void mta_host_failed(struct mta_conn *c, const char *status,
     const char *diag, bool smtp);

@@ -27,6 +27,11 @@
  * remote MTA and the attempt's time are kept in the envelope for the
  * reports (queue_dsn.c) and `petrel queue show`.
  *
+ * ORCPT (RFC 3461 5.2.1): a recipient received without one is handed to
+ * remote with "rfc822;" and its RCPT address as xtext, so a DSN-capable
+ * peer's report names the address the sender wrote, not what an alias
+ * made of it (remote passes DSN parameters only to peers with DSN).
+ *
  * When the remote process goes away, its deliveries in flight have an
  * unknown outcome: the recipients become due again without an attempt
  * counted and are sent once a remote process is back. A recipient may
@@ -47,6 +52,7 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "proto/smtp_param.h"
 
 /*
  * Bytes of addresses in one delivery. IMSG_R_DELIVER must fit an IPC
@@ -132,6 +138,43 @@ queue_domain_put(struct queue *q, struct qdomain *d)
 	queue_domain_release(q, d);
 }
 
+/*
+ * RFC 3461 5.2.1: "If no ORCPT parameter was present in the RCPT command
+ * when the message was received, an ORCPT parameter MAY be added to the
+ * RCPT command when the message is relayed. If an ORCPT parameter is
+ * added by the relaying MTA, it MUST contain the recipient address from
+ * the RCPT command used when the message was received by that MTA."
+ * 4.2: orcpt-parameter = "ORCPT=" original-recipient-address,
+ * original-recipient-address = addr-type ";" xtext; at most 500 chars.
+ * xtext (4): xchar (33..126 except "+" and "=") or "+" 2HEXCHAR.
+ * Writes "rfc822;XTEXT" of rcpt into out (SMTP_ORCPT_MAX + 1 bytes) and
+ * returns true, or false for a non-ASCII address (that would need RFC
+ * 6533's utf-8-addr-xtext) or one too long.
+ */
+static bool
+queue_remote_orcpt(const char *rcpt, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 7;
+
+	memcpy(out, "rfc822;", o);
+	for (; *rcpt != '\0'; rcpt++) {
+		unsigned char c = (unsigned char)*rcpt;
+
+		if (c >= 0x80 || o + 3 > SMTP_ORCPT_MAX)
+			return false;
+		if (c >= 33 && c <= 126 && c != '+' && c != '=') {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '+';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 0xF];
+		}
+	}
+	out[o] = '\0';
+	return true;
+}
+
 static bool
 queue_remote_due(const struct qmsg *m, size_t i, int64_t now)
 {
@@ -153,7 +196,9 @@ queue_remote_send(struct queue *q, struct qmsg *m, struct qdomain *d,
 	struct queue_remote_rcpt rr[QUEUE_REMOTE_RCPT_MAX];
 	struct queue_remote_delivery rd;
 	struct qdelivery *qd;
+	char (*orcpt)[SMTP_ORCPT_MAX + 1];
 	unsigned k;
+	bool sent;
 	int fd;
 
 	if (spool_open_content(&q->spool, m->env.qid, &fd) != 0) {
@@ -182,11 +227,15 @@ queue_remote_send(struct queue *q, struct qmsg *m, struct qdomain *d,
 	rd.content_len = m->content_len;
 	rd.nrcpts = n;
 	rd.rcpts = rr;
+	orcpt = xcalloc(n, sizeof(*orcpt));
 	for (k = 0; k < n; k++) {
 		const struct env_rcpt *r = &m->env.rcpts[idx[k]];
 		rr[k].rcpt = idx[k];
 		rr[k].dest = r->dest;
 		rr[k].orcpt = r->orcpt;
+		if (r->orcpt == NULL && r->rcpt != NULL &&
+		    queue_remote_orcpt(r->rcpt, orcpt[k]))
+			rr[k].orcpt = orcpt[k];
 		rr[k].notify = r->notify;
 	}
 	qd = xcalloc(1, sizeof(*qd));
@@ -198,8 +247,10 @@ queue_remote_send(struct queue *q, struct qmsg *m, struct qdomain *d,
 	memcpy(qd->rcpts, idx, n * sizeof(*idx));
 	qd->dom = d;
 	clock_gettime(CLOCK_MONOTONIC, &qd->started);
-	if (q->ops->remote_deliver == NULL ||
-	    !q->ops->remote_deliver(q->arg, qd->did, &rd, fd)) {
+	sent = q->ops->remote_deliver != NULL &&
+	       q->ops->remote_deliver(q->arg, qd->did, &rd, fd);
+	free(orcpt);
+	if (!sent) {
 		close(fd);
 		free(qd->rcpts);
 		free(qd);
@@ -268,8 +319,9 @@ queue_remote_pump(struct queue *q, struct qmsg *m, int64_t now)
 			    (queue_remote_domain(r->dest, other) != 0 ||
 				strcmp(other, dom) != 0))
 				continue;
+			/* an added ORCPT: at most SMTP_ORCPT_MAX */
 			b = strlen(r->dest) +
-			    (r->orcpt ? strlen(r->orcpt) : 0) + 32;
+			    (r->orcpt ? strlen(r->orcpt) : SMTP_ORCPT_MAX) + 32;
 			if (n > 0 && bytes + b > QUEUE_REMOTE_BYTES_MAX)
 				break;
 			bytes += b;

@@ -14,14 +14,18 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 #include <zlib.h>
 
 #include "lib/buf.h"
 #include "proto/base64.h"
 #include "proto/tlsrpt.h"
+#include "remote/dns.h"
+#include "remote/tlsrpt.h"
 
 #define S(lit) span_make(lit, sizeof(lit) - 1)
 
@@ -614,6 +618,617 @@ test_mail(void **state)
 	buf_clear(&gz);
 }
 
+/* ---- remote/tlsrpt: the counts store ---- */
+
+#define DAY0 1459468800 /* 2016-04-01T00:00:00Z */
+
+struct store_fixture {
+	char dir[64];
+	char sub[128];
+};
+
+static int
+store_setup(void **state)
+{
+	struct store_fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_tlsrpt.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->sub, sizeof(f->sub), "%s/tlsrpt", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+store_teardown(void **state)
+{
+	struct store_fixture *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static bool
+file_exists(const char *dir, const char *name)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0;
+}
+
+static size_t
+count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void
+ev_fail(struct tlsrpt_event *ev, const char *domain, enum tlsrpt_result r,
+    const char *mx, const char *reason)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->policy_domain = domain;
+	ev->ptype = TLSRPT_NO_POLICY;
+	ev->mx_host = mx;
+	ev->sending_ip = "192.0.2.1";
+	ev->receiving_ip = "";
+	ev->result = r;
+	ev->reason = reason;
+}
+
+static void
+test_store_persist(void **state)
+{
+	struct store_fixture *f = *state;
+	static const char *const tlsa[] = {"3 1 1 AB12"};
+	struct tlsrpt_event ev;
+	struct tlsrpt_due due[8];
+	char err[256];
+	struct tlsrpt *t = tlsrpt_open(f->sub, err, sizeof(err));
+	struct buf b;
+
+	assert_non_null(t);
+	ev_fail(&ev, "B.Example.", TLSRPT_SUCCESS, "mx.b.example", NULL);
+	ev.ptype = TLSRPT_TLSA;
+	ev.policy_strings = tlsa;
+	ev.npolicy_strings = 1;
+	tlsrpt_record(t, &ev, DAY0 + 100);
+	tlsrpt_record(t, &ev, DAY0 + 200);
+	ev.result = TLSRPT_DANE_REQUIRED;
+	ev.reason = "no STARTTLS %\n \"x\"";
+	tlsrpt_record(t, &ev, DAY0 + 300);
+	ev_fail(&ev, "a.example", TLSRPT_STARTTLS_NOT_SUPPORTED,
+	    "mx1.a.example", NULL);
+	tlsrpt_record(t, &ev, DAY0 + 400);
+	/* invalid domains are not counted */
+	ev_fail(&ev, "not a domain", TLSRPT_SUCCESS, "mx", NULL);
+	tlsrpt_record(t, &ev, DAY0 + 400);
+	ev_fail(&ev, NULL, TLSRPT_SUCCESS, "mx", NULL);
+	tlsrpt_record(t, &ev, DAY0 + 400);
+	/* not due before the day ends */
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86399, due, 8), 0);
+	tlsrpt_close(t);
+	assert_true(file_exists(f->sub, "2016-04-01"));
+
+	t = tlsrpt_open(f->sub, err, sizeof(err));
+	assert_non_null(t);
+	ev_fail(&ev, "a.example", TLSRPT_STARTTLS_NOT_SUPPORTED,
+	    "mx1.a.example", NULL);
+	tlsrpt_record(t, &ev, DAY0 + 500);
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86400, due, 8), 2);
+	assert_string_equal(due[0].domain, "a.example");
+	assert_string_equal(due[1].domain, "b.example");
+	assert_int_equal(due[0].start, DAY0);
+	assert_int_equal(due[0].end, DAY0 + 86400);
+	buf_init(&b, 65536);
+	assert_int_equal(tlsrpt_report_json(t, &due[0], "mail.sender.example",
+			     "postmaster@mail.sender.example", "id@x", &b),
+	    0);
+	assert_string_equal(b.data,
+	    "{\"organization-name\":\"mail.sender.example\",\"date-range\":{"
+	    "\"start-datetime\":\"2016-04-01T00:00:00Z\","
+	    "\"end-datetime\":\"2016-04-01T23:59:59Z\"},"
+	    "\"contact-info\":\"postmaster@mail.sender.example\","
+	    "\"report-id\":\"id@x\",\"policies\":[{\"policy\":{"
+	    "\"policy-type\":\"no-policy-found\","
+	    "\"policy-domain\":\"a.example\"},"
+	    "\"summary\":{\"total-successful-session-count\":0,"
+	    "\"total-failure-session-count\":2},"
+	    "\"failure-details\":[{\"result-type\":\"starttls-not-supported\","
+	    "\"sending-mta-ip\":\"192.0.2.1\","
+	    "\"receiving-mx-hostname\":\"mx1.a.example\","
+	    "\"failed-session-count\":2}]}]}");
+	buf_reset(&b);
+	assert_int_equal(tlsrpt_report_json(t, &due[1], "m.example",
+			     "p@m.example", "id@x", &b),
+	    0);
+	assert_non_null(strstr(b.data,
+	    "\"policies\":[{\"policy\":{\"policy-type\":\"tlsa\","
+	    "\"policy-string\":[\"3 1 1 AB12\"],"
+	    "\"policy-domain\":\"b.example\"},"
+	    "\"summary\":{\"total-successful-session-count\":2,"
+	    "\"total-failure-session-count\":1},"
+	    "\"failure-details\":[{\"result-type\":\"dane-required\","
+	    "\"sending-mta-ip\":\"192.0.2.1\","
+	    "\"receiving-mx-hostname\":\"mx.b.example\","
+	    "\"failed-session-count\":1,"
+	    "\"failure-reason-code\":\"no STARTTLS %\\n \\\"x\\\"\"}]}]}"));
+	buf_clear(&b);
+	tlsrpt_close(t);
+}
+
+static void
+test_store_rollover(void **state)
+{
+	struct store_fixture *f = *state;
+	struct tlsrpt_event ev;
+	struct tlsrpt_due due[8];
+	char err[256];
+	struct tlsrpt *t = tlsrpt_open(f->sub, err, sizeof(err));
+
+	assert_non_null(t);
+	ev_fail(&ev, "a.example", TLSRPT_SUCCESS, "mx", NULL);
+	tlsrpt_record(t, &ev, DAY0 + 86399);
+	tlsrpt_record(t, &ev, DAY0 + 86400);
+	ev.policy_domain = "c.example";
+	tlsrpt_record(t, &ev, DAY0 + 86401);
+	tlsrpt_flush(t);
+	assert_true(file_exists(f->sub, "2016-04-01"));
+	assert_true(file_exists(f->sub, "2016-04-02"));
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86401, due, 8), 1);
+	assert_string_equal(due[0].domain, "a.example");
+	assert_int_equal(due[0].start, DAY0);
+	assert_int_equal(tlsrpt_due(t, DAY0 + 2 * 86400, due, 8), 3);
+	assert_int_equal(due[1].start, DAY0 + 86400);
+	assert_string_equal(due[1].domain, "a.example");
+	assert_string_equal(due[2].domain, "c.example");
+	/* max respected */
+	assert_int_equal(tlsrpt_due(t, DAY0 + 2 * 86400, due, 2), 2);
+	/* a period older than TLSRPT_KEEP_DAYS is dropped with its file */
+	assert_int_equal(
+	    tlsrpt_due(t, DAY0 + 86400 + TLSRPT_KEEP_DAYS * 86400, due, 8), 2);
+	assert_false(file_exists(f->sub, "2016-04-01"));
+	tlsrpt_close(t);
+}
+
+struct sent {
+	size_t n;
+	char sender[128];
+	char rcpt[128];
+	struct buf msg;
+};
+
+static void
+capture(void *arg, const char *sender, const char *const *rcpts, size_t nrcpts,
+    const char *msg, size_t len)
+{
+	struct sent *s = arg;
+
+	assert_int_equal(nrcpts, 1);
+	snprintf(s->sender, sizeof(s->sender), "%s", sender);
+	snprintf(s->rcpt, sizeof(s->rcpt), "%s", rcpts[0]);
+	buf_reset(&s->msg);
+	assert_int_equal(buf_append(&s->msg, msg, len), 0);
+	s->n++;
+}
+
+static void
+test_store_report(void **state)
+{
+	struct store_fixture *f = *state;
+	struct tlsrpt_event ev;
+	struct tlsrpt_due due[8];
+	struct tlsrpt_record rec;
+	struct sent s = {0};
+	char err[256];
+	struct tlsrpt *t = tlsrpt_open(f->sub, err, sizeof(err));
+
+	assert_non_null(t);
+	buf_init(&s.msg, 1 << 20);
+	ev_fail(&ev, "a.example", TLSRPT_SUCCESS, "mx", NULL);
+	tlsrpt_record(t, &ev, DAY0 + 10);
+	ev.policy_domain = "b.example";
+	tlsrpt_record(t, &ev, DAY0 + 10);
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86400 + 5, due, 8), 2);
+	assert_int_equal(
+	    tlsrpt_record_parse(
+		span_cstr("v=TLSRPTv1; rua=mailto:rpt@a.example,"
+			  "https://r.a.example/x,mailto:two@a.example"),
+		&rec),
+	    TLSRPT_REC_OK);
+	assert_int_equal(
+	    tlsrpt_report(t, &due[0], &rec, "mail.sender.example",
+		"tlsrpt@mail.sender.example", DAY0 + 86405, capture, &s),
+	    2);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.sender, "tlsrpt@mail.sender.example");
+	assert_string_equal(s.rcpt, "two@a.example");
+	assert_non_null(strstr(s.msg.data, "\r\nTo: two@a.example\r\n"));
+	assert_non_null(
+	    strstr(s.msg.data, "Subject: Report Domain: a.example\r\n"
+			       " Submitter: mail.sender.example\r\n"
+			       " Report-ID: <2016-04-01.a.example."));
+	assert_non_null(strstr(s.msg.data, "TLS-Report-Domain: a.example\r\n"));
+	assert_non_null(strstr(s.msg.data,
+	    "filename=\"mail.sender.example!a.example!1459468800!1459555199!"));
+	/* reported once: not again, not after a restart */
+	assert_int_equal(
+	    tlsrpt_report(t, &due[0], &rec, "mail.sender.example",
+		"tlsrpt@mail.sender.example", DAY0 + 86405, capture, &s),
+	    -1);
+	tlsrpt_close(t);
+	t = tlsrpt_open(f->sub, err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86400 + 5, due, 8), 1);
+	assert_string_equal(due[0].domain, "b.example");
+	/* the file stays until every domain is done */
+	tlsrpt_gc(t, DAY0 + 86405);
+	assert_true(file_exists(f->sub, "2016-04-01"));
+	tlsrpt_drop(t, &due[0], "no TLSRPT record");
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86400 + 5, due, 8), 0);
+	tlsrpt_gc(t, DAY0 + 86405);
+	assert_false(file_exists(f->sub, "2016-04-01"));
+	assert_int_equal(count_files(f->sub), 0);
+	tlsrpt_close(t);
+	buf_clear(&s.msg);
+}
+
+static void
+test_store_cut(void **state)
+{
+	struct store_fixture *f = *state;
+	struct tlsrpt_event ev;
+	struct tlsrpt_due due[8];
+	char err[256];
+	struct tlsrpt *t = tlsrpt_open(f->sub, err, sizeof(err));
+
+	assert_non_null(t);
+	/* nothing counted: nothing cut */
+	tlsrpt_cut(t, DAY0 + 100);
+	assert_int_equal(tlsrpt_due(t, DAY0 + 100, due, 8), 0);
+	ev_fail(&ev, "a.example", TLSRPT_SUCCESS, "mx", NULL);
+	tlsrpt_record(t, &ev, DAY0 + 36000);
+	tlsrpt_cut(t, DAY0 + 43200);
+	assert_int_equal(tlsrpt_due(t, DAY0 + 43200, due, 8), 1);
+	assert_int_equal(due[0].start, DAY0);
+	assert_int_equal(due[0].end, DAY0 + 43200);
+	assert_true(file_exists(f->sub, "2016-04-01.1459512000"));
+	tlsrpt_drop(t, &due[0], "test");
+	tlsrpt_gc(t, DAY0 + 43200);
+	assert_false(file_exists(f->sub, "2016-04-01"));
+	assert_true(file_exists(f->sub, "2016-04-01.1459512000"));
+	/* later sessions of the day go into a new period from the cut */
+	tlsrpt_record(t, &ev, DAY0 + 50000);
+	tlsrpt_close(t);
+	t = tlsrpt_open(f->sub, err, sizeof(err));
+	assert_non_null(t);
+	assert_true(file_exists(f->sub, "2016-04-01.1459512000"));
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86399, due, 8), 0);
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86400, due, 8), 1);
+	assert_int_equal(due[0].start, DAY0 + 43200);
+	assert_int_equal(due[0].end, DAY0 + 86400);
+	tlsrpt_close(t);
+}
+
+static void
+test_store_bounds(void **state)
+{
+	struct store_fixture *f = *state;
+	struct tlsrpt_event ev;
+	struct tlsrpt_due due[4];
+	char err[256], mx[64], str[16];
+	const char *strs[1] = {str};
+	struct tlsrpt *t = tlsrpt_open(f->sub, err, sizeof(err));
+	struct buf b;
+	int i;
+
+	assert_non_null(t);
+	for (i = 0; i < TLSRPT_ROWS_MAX + 50; i++) {
+		snprintf(mx, sizeof(mx), "mx%d.a.example", i);
+		ev_fail(&ev, "a.example", TLSRPT_CERTIFICATE_EXPIRED, mx, NULL);
+		tlsrpt_record(t, &ev, DAY0 + i);
+	}
+	/* policies beyond the bound are not counted */
+	for (i = 0; i < TLSRPT_POLICIES_MAX + 2; i++) {
+		snprintf(str, sizeof(str), "3 1 1 %02X", i);
+		ev_fail(&ev, "b.example", TLSRPT_SUCCESS, "mx", NULL);
+		ev.ptype = TLSRPT_TLSA;
+		ev.policy_strings = strs;
+		ev.npolicy_strings = 1;
+		tlsrpt_record(t, &ev, DAY0 + 10);
+	}
+	tlsrpt_close(t);
+	t = tlsrpt_open(f->sub, err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86400, due, 4), 2);
+	buf_init(&b, 1 << 20);
+	assert_int_equal(tlsrpt_report_json(t, &due[0], "m.example",
+			     "p@m.example", "id@x", &b),
+	    0);
+	assert_non_null(strstr(b.data, "\"total-failure-session-count\":150}"));
+	assert_non_null(strstr(b.data, "\"mx99.a.example\""));
+	assert_null(strstr(b.data, "\"mx100.a.example\""));
+	buf_reset(&b);
+	assert_int_equal(tlsrpt_report_json(t, &due[1], "m.example",
+			     "p@m.example", "id@x", &b),
+	    0);
+	assert_non_null(strstr(b.data, "3 1 1 03"));
+	assert_null(strstr(b.data, "3 1 1 04"));
+	buf_clear(&b);
+	tlsrpt_close(t);
+}
+
+static void
+test_store_corrupt(void **state)
+{
+	struct store_fixture *f = *state;
+	struct tlsrpt_due due[4];
+	char err[256], path[256];
+	struct tlsrpt *t;
+	FILE *fp;
+
+	assert_int_equal(mkdir(f->sub, 0700), 0);
+	snprintf(path, sizeof(path), "%s/2016-04-01", f->sub);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("tlsrpt-period 1 1459468800 1459555200\n"
+	      "D a.example 0\n"
+	      "P no-policy-found 3 1\n"
+	      "F starttls-not-supported 1 192.0.2.1 mx - -\n"
+	      "F bogus-type 1 - - - -\n"
+	      "X junk\n"
+	      "D BAD.example 0\n"
+	      "P sts 1 0\n"
+	      "D b.example 2\n",
+	    fp);
+	fclose(fp);
+	/* a file whose header does not match its name is skipped */
+	snprintf(path, sizeof(path), "%s/2016-04-02", f->sub);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("tlsrpt-period 1 1459468800 1459555200\n", fp);
+	fclose(fp);
+	/* a stale temporary file is removed */
+	snprintf(path, sizeof(path), "%s/.tlsrpt.abcdef", f->sub);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	t = tlsrpt_open(f->sub, err, sizeof(err));
+	assert_non_null(t);
+	assert_false(file_exists(f->sub, ".tlsrpt.abcdef"));
+	assert_int_equal(tlsrpt_due(t, DAY0 + 86400, due, 4), 1);
+	assert_string_equal(due[0].domain, "a.example");
+	tlsrpt_close(t);
+}
+
+static unsigned done_calls, done_nsent;
+
+static void
+done_cb(void *arg, unsigned nsent)
+{
+	(void)arg;
+	done_calls++;
+	done_nsent = nsent;
+}
+
+static void
+test_send_nothing(void **state)
+{
+	struct store_fixture *f = *state;
+	static char host[] = "mail.sender.example";
+	struct conf conf;
+	char err[256];
+	struct tlsrpt *t = tlsrpt_open(f->sub, err, sizeof(err));
+	struct sent s = {0};
+
+	assert_non_null(t);
+	memset(&conf, 0, sizeof(conf));
+	conf.hostname = host;
+	done_calls = 0;
+	done_nsent = 99;
+	/* no base, nothing due: done at once, no DNS needed */
+	tlsrpt_send(t, NULL, &conf, true, capture, done_cb, &s);
+	assert_int_equal(done_calls, 1);
+	assert_int_equal(done_nsent, 0);
+	assert_int_equal(s.n, 0);
+	tlsrpt_close(t);
+}
+
+/*
+ * The whole tlsrpt_send() path against a real libunbound context that
+ * answers from local data (as test_dns does): no network.
+ */
+struct send_fx {
+	struct event_base *base;
+	struct dns *dns;
+	struct conf conf;
+	char *opts[200];
+	size_t nopts;
+	char *fwd[1];
+	struct sent s;
+	unsigned ndone, nsent;
+	char rcpts[64][64];
+};
+
+static void
+send_opt(struct send_fx *x, const char *name, const char *value)
+{
+	x->opts[x->nopts++] = strdup(name);
+	x->opts[x->nopts++] = strdup(value);
+}
+
+static void
+capture_many(void *arg, const char *sender, const char *const *rcpts,
+    size_t nrcpts, const char *msg, size_t len)
+{
+	struct send_fx *x = arg;
+
+	assert_true(x->s.n < 64);
+	snprintf(x->rcpts[x->s.n], sizeof(x->rcpts[0]), "%s", rcpts[0]);
+	capture(&x->s, sender, rcpts, nrcpts, msg, len);
+}
+
+static void
+send_done(void *arg, unsigned nsent)
+{
+	struct send_fx *x = arg;
+
+	x->ndone++;
+	x->nsent = nsent;
+	event_base_loopbreak(x->base);
+}
+
+static void
+send_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+static void
+send_run(struct send_fx *x, struct tlsrpt *t, bool force)
+{
+	struct timeval tv = {10, 0};
+	struct event *to = evtimer_new(x->base, send_timeout, x->base);
+	unsigned before = x->ndone;
+
+	evtimer_add(to, &tv);
+	tlsrpt_send(t, x->dns, &x->conf, force, capture_many, send_done, x);
+	/* done() never comes from inside tlsrpt_send() */
+	assert_int_equal(x->ndone, before);
+	event_base_dispatch(x->base);
+	event_free(to);
+	assert_int_equal(x->ndone, before + 1);
+}
+
+static void
+test_send_dns(void **state)
+{
+	static char host[] = "mail.sender.example";
+	static char contact[] = "tlsrpt@mail.sender.example";
+	struct store_fixture *f = *state;
+	struct send_fx *x = calloc(1, sizeof(*x));
+	struct tlsrpt_event ev;
+	struct tlsrpt *t;
+	char err[512], line[160], dom[64];
+	int64_t now = (int64_t)time(NULL);
+	size_t i;
+	int k;
+
+	/* the runs below read the clock again: stay clear of midnight UTC */
+	if (now % 86400 > 86400 - 15) {
+		sleep((unsigned)(86400 - now % 86400 + 1));
+		now = (int64_t)time(NULL);
+	}
+	assert_non_null(x);
+	x->base = event_base_new();
+	x->fwd[0] = strdup("127.0.0.1@9");
+	x->conf.dns_mode = CONF_DNS_FORWARD;
+	x->conf.dns_forwarders = x->fwd;
+	x->conf.ndns_forwarders = 1;
+	send_opt(x, "local-zone", "example. static");
+	send_opt(x, "local-data",
+	    "_smtp._tls.a.example. TXT \"v=TLSRPTv1; "
+	    "rua=mailto:rpt@a.example\"");
+	send_opt(x, "local-data", "_smtp._tls.b.example. TXT \"v=spf1 -all\"");
+	send_opt(x, "local-data",
+	    "_smtp._tls.d.example. TXT \"v=TLSRPTv1;\" "
+	    "\"rua=mailto:x@d.example,https://r.d.example/\"");
+	send_opt(x, "local-data",
+	    "_smtp._tls.m.example. TXT \"v=TLSRPTv1; rua=mailto:1@m.example\"");
+	send_opt(x, "local-data",
+	    "_smtp._tls.m.example. TXT \"v=TLSRPTv1; rua=mailto:2@m.example\"");
+	/* more domains than TLSRPT_LOOKUPS_MAX */
+	for (k = 0; k < 40; k++) {
+		snprintf(line, sizeof(line),
+		    "_smtp._tls.e%02d.example. TXT \"v=TLSRPTv1; "
+		    "rua=mailto:r@e%02d.example\"",
+		    k, k);
+		send_opt(x, "local-data", line);
+	}
+	x->conf.dns_options = x->opts;
+	x->conf.ndns_options = x->nopts / 2;
+	x->dns = dns_new(x->base, &x->conf, NULL, 0, NULL, 0, err, sizeof(err));
+	if (x->dns == NULL)
+		fail_msg("dns_new: %s", err);
+	x->conf.hostname = host;
+	x->conf.tlsrpt_contact = contact;
+	buf_init(&x->s.msg, 1 << 20);
+
+	t = tlsrpt_open(f->sub, err, sizeof(err));
+	assert_non_null(t);
+	tlsrpt_set_base(t, x->base);
+	ev_fail(&ev, "a.example", TLSRPT_SUCCESS, "mx", NULL);
+	tlsrpt_record(t, &ev, now - 86400);
+	const char *doms[] = {
+	    "b.example", "c.example", "d.example", "m.example"};
+	for (i = 0; i < 4; i++) {
+		ev.policy_domain = doms[i];
+		tlsrpt_record(t, &ev, now - 86400);
+	}
+	for (k = 0; k < 40; k++) {
+		snprintf(dom, sizeof(dom), "e%02d.example", k);
+		ev.policy_domain = dom;
+		tlsrpt_record(t, &ev, now - 86400);
+	}
+	/* today's counts wait for the day to end */
+	ev.policy_domain = "a.example";
+	tlsrpt_record(t, &ev, now);
+
+	send_run(x, t, false);
+	/* a (1), d (1 mailto, https skipped), e00..e39; b: no record, c:
+	 * NXDOMAIN, m: two records: all three dropped */
+	assert_int_equal(x->nsent, 42);
+	assert_int_equal(x->s.n, 42);
+	for (i = 0; i < x->s.n; i++) {
+		if (strcmp(x->rcpts[i], "rpt@a.example") == 0)
+			break;
+	}
+	assert_true(i < x->s.n);
+	assert_string_equal(x->s.sender, "tlsrpt@mail.sender.example");
+
+	/* nothing left from yesterday: a second run sends nothing */
+	send_run(x, t, false);
+	assert_int_equal(x->nsent, 0);
+	tlsrpt_close(t);
+
+	/* after a restart, forced: today's a.example goes out now */
+	t = tlsrpt_open(f->sub, err, sizeof(err));
+	assert_non_null(t);
+	tlsrpt_set_base(t, x->base);
+	send_run(x, t, true);
+	assert_int_equal(x->nsent, 1);
+	assert_string_equal(x->s.rcpt, "rpt@a.example");
+	assert_non_null(strstr(x->s.msg.data, "TLS-Report-Domain: a.example"));
+	/* and not again */
+	send_run(x, t, true);
+	assert_int_equal(x->nsent, 0);
+	tlsrpt_close(t);
+
+	buf_clear(&x->s.msg);
+	dns_free(x->dns);
+	event_base_free(x->base);
+	for (i = 0; i < x->nopts; i++)
+		free(x->opts[i]);
+	free(x->fwd[0]);
+	free(x);
+}
+
 int
 main(void)
 {
@@ -629,6 +1244,22 @@ main(void)
 	    cmocka_unit_test(test_json_small),
 	    cmocka_unit_test(test_gzip),
 	    cmocka_unit_test(test_mail),
+	    cmocka_unit_test_setup_teardown(
+		test_store_persist, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_store_rollover, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_store_report, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_store_cut, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_store_bounds, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_store_corrupt, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_send_nothing, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_send_dns, store_setup, store_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

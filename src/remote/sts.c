@@ -901,7 +901,7 @@ sts_get(struct sts *s, struct dns *dns, const char *ca_pem, size_t ca_len,
 	TAILQ_INSERT_TAIL(&s->queries, q, entry);
 	if (n > 0 && domain[n - 1] == '.')
 		n--;
-	if (n == 0 || n > DNS_NAME_MAX - 8 ||
+	if (n == 0 || n > DNS_NAME_MAX - 9 ||
 	    !dns_rdata_is_hostname(span_make(domain, n))) {
 		(void)snprintf(q->result.error, sizeof(q->result.error),
 		    "invalid domain name");

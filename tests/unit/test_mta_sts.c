@@ -3,8 +3,12 @@
  * record (3.1) and policy (3.2) parsers with the RFC's own examples, LF
  * and CRLF, missing and repeated fields, bad max_age values, the mx line
  * limit, the 4.1 wildcard rules, and the policy lines (which must parse
- * back to the same policy). Every input is copied into a heap buffer of
- * exactly its length, so ASan reports any read past the span.
+ * back to the same policy). Also the parts of remote/sts that need no
+ * network: its cache directory (loading, removal of expired, broken and
+ * temporary files, read-only import, the operator dump) and that a
+ * callback never runs inside sts_get() or after sts_cancel(). Every input is
+ * copied into a heap buffer of exactly its length, so ASan reports any read
+ * past the span.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +20,15 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <event2/event.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
 #include "proto/mta_sts.h"
+#include "remote/sts.h"
 
 static char *
 dup_exact(const char *p, size_t n)
@@ -481,6 +493,175 @@ test_policy_strings(void **state)
 	assert_string_equal(mta_sts_mode_name(MTA_STS_NONE), "none");
 }
 
+/* ---- remote/sts without network ------------------------------------- */
+
+struct sts_seen {
+	int calls;
+	struct sts_result r;
+};
+
+static void
+sts_seen_cb(const struct sts_result *r, void *arg)
+{
+	struct sts_seen *seen = arg;
+
+	seen->calls++;
+	seen->r = *r;
+}
+
+static void
+test_sts_invalid_domain_later(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct sts_seen seen, seen2;
+	struct sts_query *q;
+	struct sts *s;
+	char err[128];
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	memset(&seen2, 0, sizeof(seen2));
+	assert_non_null(base);
+	s = sts_new(base, NULL, err, sizeof(err));
+	assert_non_null(s);
+	/* never inside sts_get, even when the answer is known at once */
+	(void)sts_get(s, NULL, NULL, 0, "not a domain", sts_seen_cb, &seen);
+	q = sts_get(s, NULL, NULL, 0, "", sts_seen_cb, &seen2);
+	assert_int_equal(seen.calls, 0);
+	sts_cancel(q);
+	assert_int_equal(event_base_dispatch(base), 1); /* no events left */
+	assert_int_equal(seen.calls, 1);
+	assert_int_equal(seen2.calls, 0);
+	assert_int_equal(seen.r.status, STS_NONE);
+	assert_string_equal(seen.r.error, "invalid domain name");
+	assert_null(seen.r.failure);
+	sts_free(s);
+	event_base_free(base);
+}
+
+static void
+write_file(const char *dir, const char *name, const char *text)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static bool
+file_exists(const char *dir, const char *name)
+{
+	char path[1024];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0;
+}
+
+static void
+fill_cache_dir(const char *dir)
+{
+	long long now = (long long)time(NULL);
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+	    "petrel-sts-cache 1\ndomain good.test\nid 42\nfetched %lld\n"
+	    "expires %lld\n\nversion: STSv1\nmode: enforce\n"
+	    "mx: mx.good.test\nmx: *.good.test\nmax_age: 86400\n",
+	    now - 10, now + 86390);
+	write_file(dir, "good.test", text);
+	snprintf(text, sizeof(text),
+	    "petrel-sts-cache 1\ndomain old.test\nid 1\nfetched %lld\n"
+	    "expires %lld\n\nversion: STSv1\nmode: enforce\n"
+	    "mx: mx.old.test\nmax_age: 10\n",
+	    now - 100, now - 90);
+	write_file(dir, "old.test", text);
+	/* expires lies beyond fetched + max_age: expired in truth */
+	snprintf(text, sizeof(text),
+	    "petrel-sts-cache 1\ndomain liar.test\nid 1\nfetched %lld\n"
+	    "expires %lld\n\nversion: STSv1\nmode: enforce\n"
+	    "mx: mx.liar.test\nmax_age: 10\n",
+	    now - 100, now + 100000);
+	write_file(dir, "liar.test", text);
+	/* the file of another domain, a truncated one, a bad id */
+	snprintf(text, sizeof(text),
+	    "petrel-sts-cache 1\ndomain good.test\nid 42\nfetched %lld\n"
+	    "expires %lld\n\nversion: STSv1\nmode: none\nmax_age: 100\n",
+	    now, now + 100);
+	write_file(dir, "moved.test", text);
+	write_file(dir, "cut.test", "petrel-sts-cache 1\ndomain cut.test\n");
+	snprintf(text, sizeof(text),
+	    "petrel-sts-cache 1\ndomain badid.test\nid a-b\nfetched %lld\n"
+	    "expires %lld\n\nversion: STSv1\nmode: none\nmax_age: 100\n",
+	    now, now + 100);
+	write_file(dir, "badid.test", text);
+	write_file(dir, ".tmp-abc", "partial");
+}
+
+static void
+test_sts_cache_dir(void **state)
+{
+	static const char *gone[] = {"old.test", "liar.test", "moved.test",
+	    "cut.test", "badid.test", ".tmp-abc"};
+	char dir[] = "/tmp/test_sts_XXXXXX", ro[] = "/tmp/test_sts_ro_XXXXXX";
+	char sub[128], err[256], cmd[256];
+	struct event_base *base = event_base_new();
+	struct buf out;
+	struct sts *s;
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(ro));
+	snprintf(sub, sizeof(sub), "%s/sts", dir);
+
+	/* a missing cache directory is created */
+	s = sts_new(base, sub, err, sizeof(err));
+	assert_non_null(s);
+	sts_free(s);
+	assert_true(file_exists(dir, "sts"));
+
+	/* read-write: only the good file survives */
+	fill_cache_dir(sub);
+	s = sts_new(base, sub, err, sizeof(err));
+	assert_non_null(s);
+	buf_init(&out, 65536);
+	assert_int_equal(sts_cache_dump(s, &out), 1);
+	assert_non_null(strstr(buf_str(&out),
+	    "good.test id 42 mode enforce max_age 86400 fetched "));
+	assert_non_null(
+	    strstr(buf_str(&out), " mx mx.good.test,*.good.test\n"));
+	buf_clear(&out);
+	sts_free(s);
+	assert_true(file_exists(sub, "good.test"));
+	for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		if (file_exists(sub, gone[i]))
+			fail_msg("%s was not removed", gone[i]);
+
+	/* read-only import: the same policy, nothing removed */
+	fill_cache_dir(ro);
+	s = sts_new(base, NULL, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(sts_cache_import(s, ro, err, sizeof(err)), 1);
+	buf_init(&out, 65536);
+	assert_int_equal(sts_cache_dump(s, &out), 1);
+	assert_non_null(strstr(buf_str(&out), "good.test id 42 "));
+	buf_clear(&out);
+	for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		assert_true(file_exists(ro, gone[i]));
+	assert_int_equal(
+	    sts_cache_import(s, "/nonexistent/x", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent/x"));
+	sts_free(s);
+	event_base_free(base);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, ro);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -495,6 +676,8 @@ main(void)
 	    cmocka_unit_test(test_mx_match),
 	    cmocka_unit_test(test_mx_match_wildcard_com),
 	    cmocka_unit_test(test_policy_strings),
+	    cmocka_unit_test(test_sts_invalid_domain_later),
+	    cmocka_unit_test(test_sts_cache_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,19 @@
  * addresses; or the error and whether it is temporary or permanent.
  * --host asks for one host's addresses as for a smarthost (dns_host).
  *
+ * --sts DOMAIN shows the MTA-STS policy of DOMAIN as the remote process
+ * would get it (remote/sts: TXT _mta-sts.DOMAIN, then the HTTPS fetch
+ * with the CAs of mta-sts-ca-file). Its cache: by default the daemon's
+ * STATE/remote/sts is read, never written (the command may run as
+ * another user than the remote process, and must not plant policies in
+ * its cache), into a cache in memory that ends with the command; when
+ * that directory cannot be read (not running as root or as the daemon's
+ * user, or no daemon ran yet) the memory cache starts empty.
+ * --sts-cache DIR uses DIR instead, read and written like the daemon's
+ * (for tests and for trying a policy change). Test-only, not in the
+ * usage text: --sts-port N (HTTPS port instead of 443), --sts-timeout N
+ * (seconds for the fetch instead of 60).
+ *
  * Output, one item a line, words separated by single spaces (tests parse
  * it; operators read it):
  *   domain NAME mx-dnssec VERDICT [canonical NAME] [implicit-mx]
@@ -16,18 +29,34 @@
  *     address ADDR                  (in the order to try)
  *     error TEXT                    (why a lookup of this host failed)
  *   route ok | error temporary|permanent CODE TEXT
+ *
+ * With --sts:
+ *   cache DIR read-only N | cache DIR read-write | cache memory [(TEXT)]
+ *   mta-sts DOMAIN id ID|-
+ *   policy fresh|cached fetched ISO8601 expires ISO8601
+ *     LINE                          (each policy line, "version: STSv1")
+ *   failure TYPE TEXT               (a fetch failed: TYPE is the RFC
+ *                                    8460 result type; with "sts ok" a
+ *                                    cached policy was used instead)
+ *   error TEXT                      (why there is no usable record)
+ *   sts ok | sts none | sts fail
+ * Exit status 0 for ok and none (the domain has no policy), 1 for fail.
  */
 #include "bin/cmd_resolve.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
 #include "bin/bundle.h"
 #include "lib/buf.h"
+#include "lib/xalloc.h"
 #include "remote/dns.h"
+#include "remote/sts.h"
 
 #define CMD_RESOLV_CONF      "/etc/resolv.conf"
 #define CMD_RESOLVE_FILE_MAX (1024 * 1024)
@@ -36,14 +65,16 @@
 struct cmd_resolve {
 	struct event_base *base;
 	struct dns_route *route;
+	struct sts_result *sts;
 	bool timed_out;
 };
 
 static int
 cmd_resolve_usage(void)
 {
-	fprintf(
-	    stderr, "usage: petrel resolve [--host] NAME [--config FILE]\n");
+	fprintf(stderr, "usage: petrel resolve [--host] NAME [--config FILE]\n"
+			"       petrel resolve --sts DOMAIN [--sts-cache DIR] "
+			"[--config FILE]\n");
 	return 2;
 }
 
@@ -100,6 +131,68 @@ cmd_resolve_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+cmd_resolve_sts_done(const struct sts_result *r, void *arg)
+{
+	struct cmd_resolve *cr = arg;
+
+	cr->sts = xmalloc(sizeof(*cr->sts));
+	*cr->sts = *r;
+	event_base_loopbreak(cr->base);
+}
+
+static void
+cmd_resolve_iso(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, outsz, "%lld", (long long)t);
+}
+
+static void
+cmd_resolve_sts_print(const char *domain, const struct sts_result *r)
+{
+	char lines[MTA_STS_MX_MAX + 3][MTA_STS_STRING_MAX];
+	char f[32], x[32];
+	size_t n, i;
+
+	printf("mta-sts %s id %s\n", r->domain[0] ? r->domain : domain,
+	    r->id[0] ? r->id : "-");
+	if (r->status == STS_OK) {
+		cmd_resolve_iso(r->fetched, f, sizeof(f));
+		cmd_resolve_iso(r->expires, x, sizeof(x));
+		printf("policy %s fetched %s expires %s\n",
+		    r->cached ? "cached" : "fresh", f, x);
+		n = mta_sts_policy_strings(
+		    &r->policy, lines, MTA_STS_MX_MAX + 3);
+		for (i = 0; i < n; i++)
+			printf("  %s\n", lines[i]);
+	}
+	if (r->failure != NULL)
+		printf("failure %s %s\n", r->failure, r->error);
+	else if (r->error[0] != '\0')
+		printf("error %s\n", r->error);
+	printf("sts %s\n", r->status == STS_OK     ? "ok"
+			   : r->status == STS_NONE ? "none"
+						   : "fail");
+}
+
+/* Parses a decimal option value in [min, max]; -1 if it is not one. */
+static long
+cmd_resolve_num(const char *v, long min, long max)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
+		return -1;
+	return n;
+}
+
+static void
 cmd_resolve_print(const struct dns_route *r, bool host_mode)
 {
 	char addr[64];
@@ -131,11 +224,49 @@ cmd_resolve_print(const struct dns_route *r, bool host_mode)
 		    r->enhanced, r->error);
 }
 
+/*
+ * The fetcher for --sts: a read-write cache in cache_dir, or a memory
+ * cache filled from the daemon's STATE/remote/sts when it is readable.
+ * Prints the "cache" line. NULL after printing why it failed.
+ */
+static struct sts *
+cmd_resolve_sts_open(
+    const struct conf *c, struct event_base *base, const char *cache_dir)
+{
+	char err[512], dir[4096];
+	struct sts *s;
+	int n;
+
+	s = sts_new(base, cache_dir, err, sizeof(err));
+	if (s == NULL) {
+		fprintf(stderr, "petrel: %s\n", err);
+		return NULL;
+	}
+	if (cache_dir != NULL) {
+		printf("cache %s read-write\n", cache_dir);
+		return s;
+	}
+	if (snprintf(dir, sizeof(dir), "%s/remote/sts", c->state_dir) >=
+	    (int)sizeof(dir)) {
+		printf("cache memory\n");
+		return s;
+	}
+	n = sts_cache_import(s, dir, err, sizeof(err));
+	if (n < 0)
+		printf("cache memory (%s)\n", err);
+	else
+		printf("cache %s read-only %d\n", dir, n);
+	return s;
+}
+
 int
 cmd_resolve_main(int argc, char **argv)
 {
-	const char *config = NULL, *name = NULL;
-	struct buf resolv, ta;
+	const char *config = NULL, *name = NULL, *sts_cache = NULL;
+	long sts_port = 443, sts_timeout = STS_TIMEOUT;
+	struct buf resolv, ta, ca;
+	struct sts *sts = NULL;
+	bool sts_mode = false;
 	struct cmd_resolve cr;
 	struct timeval tv = {CMD_RESOLVE_TIMEOUT, 0};
 	struct event *timer;
@@ -154,12 +285,25 @@ cmd_resolve_main(int argc, char **argv)
 			config = argv[i] + 9;
 		else if (strcmp(argv[i], "--host") == 0)
 			host_mode = true;
-		else if (argv[i][0] == '-' || name != NULL)
+		else if (strcmp(argv[i], "--sts") == 0)
+			sts_mode = true;
+		else if (strcmp(argv[i], "--sts-cache") == 0 && i + 1 < argc)
+			sts_cache = argv[++i];
+		else if (strcmp(argv[i], "--sts-port") == 0 && i + 1 < argc) {
+			if ((sts_port = cmd_resolve_num(argv[++i], 1, 65535)) <
+			    0)
+				return cmd_resolve_usage();
+		} else if (strcmp(argv[i], "--sts-timeout") == 0 &&
+			   i + 1 < argc) {
+			if ((sts_timeout =
+				    cmd_resolve_num(argv[++i], 1, 3600)) < 0)
+				return cmd_resolve_usage();
+		} else if (argv[i][0] == '-' || name != NULL)
 			return cmd_resolve_usage();
 		else
 			name = argv[i];
 	}
-	if (name == NULL)
+	if (name == NULL || (sts_mode && host_mode))
 		return cmd_resolve_usage();
 	if (bundle_load_conf(config, &c, err, sizeof(err)) != 0) {
 		fprintf(stderr, "petrel: %s\n", err);
@@ -167,12 +311,18 @@ cmd_resolve_main(int argc, char **argv)
 	}
 	buf_init(&resolv, CMD_RESOLVE_FILE_MAX);
 	buf_init(&ta, CMD_RESOLVE_FILE_MAX);
+	buf_init(&ca, CMD_RESOLVE_FILE_MAX);
 	if ((c.dns_mode == CONF_DNS_RESOLVCONF &&
 		cmd_resolve_read(
 		    CMD_RESOLV_CONF, &resolv, true, err, sizeof(err)) != 0) ||
 	    (c.dns_trust_anchor != NULL &&
 		cmd_resolve_read(
 		    c.dns_trust_anchor, &ta, false, err, sizeof(err)) != 0)) {
+		fprintf(stderr, "petrel: %s\n", err);
+		goto out;
+	}
+	if (sts_mode && c.sts_ca_file != NULL &&
+	    cmd_resolve_read(c.sts_ca_file, &ca, true, err, sizeof(err)) != 0) {
 		fprintf(stderr, "petrel: %s\n", err);
 		goto out;
 	}
@@ -193,12 +343,30 @@ cmd_resolve_main(int argc, char **argv)
 		fprintf(stderr, "petrel: cannot arm a timer\n");
 		exit(1);
 	}
-	if (host_mode)
+	if (sts_mode) {
+		sts = cmd_resolve_sts_open(&c, cr.base, sts_cache);
+		if (sts == NULL)
+			exit(1);
+		sts_set_port(sts, (unsigned)sts_port);
+		sts_set_timeout(sts, (unsigned)sts_timeout);
+		(void)sts_get(
+		    sts, d, ca.data, ca.len, name, cmd_resolve_sts_done, &cr);
+	} else if (host_mode)
 		(void)dns_host(d, name, cmd_resolve_done, &cr);
 	else
 		(void)dns_mx(d, name, cmd_resolve_done, &cr);
 	(void)event_base_dispatch(cr.base);
-	if (cr.route != NULL) {
+	if (sts_mode) {
+		if (cr.sts != NULL) {
+			cmd_resolve_sts_print(name, cr.sts);
+			rc = cr.sts->status == STS_FAIL ? 1 : 0;
+			free(cr.sts);
+		} else {
+			printf("error no answer within %d seconds\nsts fail\n",
+			    CMD_RESOLVE_TIMEOUT);
+		}
+		sts_free(sts);
+	} else if (cr.route != NULL) {
 		cmd_resolve_print(cr.route, host_mode);
 		rc = cr.route->status == DNS_OK ? 0 : 1;
 		dns_route_free(cr.route);
@@ -217,6 +385,7 @@ cmd_resolve_main(int argc, char **argv)
 out:
 	buf_clear(&resolv);
 	buf_clear(&ta);
+	buf_clear(&ca);
 	conf_free(&c);
 	return rc;
 }

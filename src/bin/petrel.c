@@ -37,6 +37,7 @@ usage(void)
 	    "       petrel tls list|report|forget HOST [--config FILE]\n"
 	    "       petrel reload [--config FILE]\n"
 	    "       petrel resolve [--host] DOMAIN [--config FILE]\n"
+	    "       petrel resolve --sts DOMAIN [--sts-cache DIR] [--config FILE]\n"
 	    "       petrel user add [--config FILE] ADDRESS [--address EXTRA]..."
 	    " [--no-password]\n"
 	    "       petrel user passwd|del [--config FILE] ADDRESS\n"

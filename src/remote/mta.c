@@ -54,6 +54,7 @@
 #include "remote/dns.h"
 #include "remote/mta_int.h"
 #include "remote/sts.h"
+#include "remote/tlsrpt.h"
 #include "tls/tls.h"
 
 struct mta_route {
@@ -89,7 +90,7 @@ static void mta_host_failed_errno(struct mta_conn *c, const char *what);
 
 /* ---- configurations ---- */
 
-static void
+void
 mta_cfg_unref(struct mta_cfg *cfg)
 {
 	if (cfg == NULL || --cfg->refs > 0)
@@ -662,23 +663,113 @@ mta_try_next(struct remote_job *j)
 	mta_job_finish(j);
 }
 
+/* ---- TLS-RPT (RFC 8460) ---- */
+
+/* "192.0.2.1" of a socket's own or peer address, "" when unknown. */
+static void
+mta_sock_text(int fd, bool peer, char *out, size_t outsz)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	out[0] = '\0';
+	if (fd >= 0 && (peer ? getpeername(fd, (struct sockaddr *)&ss, &len) :
+	    getsockname(fd, (struct sockaddr *)&ss, &len)) == 0)
+		mta_addr_text(&ss, out, outsz);
+}
+
+static void
+mta_tls_record(struct remote_job *j, const char *mx,
+    enum mta_security sec, const struct dane_host *dh, int fd,
+    const char *result, const char *reason)
+{
+	struct mta_route *rt = j->route;
+	struct remote *r = rt->r;
+	char strs[MTA_STS_MX_MAX + 4][MTA_STS_STRING_MAX];
+	const char *ptr[MTA_STS_MX_MAX + 4];
+	char sip[64], rip[64];
+	struct tlsrpt_event ev;
+	size_t i, n = 0;
+
+	if (r->rpt == NULL || !rt->cfg->env.conf->tlsrpt || rt->smarthost ||
+	    j->tlsrpt_msg)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.policy_domain = j->domain;
+	ev.ptype = TLSRPT_NO_POLICY;
+	if (sec == MTA_SEC_DANE && dh != NULL) {
+		ev.ptype = TLSRPT_TLSA;
+		for (i = 0; i < dh->n && n < MTA_STS_MX_MAX + 4; i++)
+			dane_tlsa_text(&dh->rr[i], strs[n++], sizeof(strs[0]));
+	} else if ((sec == MTA_SEC_STS || sec == MTA_SEC_STS_TESTING) &&
+	    rt->sts == STS_OK) {
+		ev.ptype = TLSRPT_STS;
+		n = mta_sts_policy_strings(&rt->sts_policy, strs,
+		    MTA_STS_MX_MAX + 4);
+	}
+	for (i = 0; i < n; i++)
+		ptr[i] = strs[i];
+	ev.policy_strings = ptr;
+	ev.npolicy_strings = n;
+	ev.mx_host = mx;
+	mta_sock_text(fd, false, sip, sizeof(sip));
+	mta_sock_text(fd, true, rip, sizeof(rip));
+	ev.sending_ip = sip;
+	ev.receiving_ip = rip;
+	ev.result = TLSRPT_SUCCESS;
+	if (result != NULL && tlsrpt_result_parse(span_cstr(result),
+	    &ev.result) != 0)
+		ev.result = TLSRPT_VALIDATION_FAILURE;
+	ev.reason = reason;
+	tlsrpt_record(r->rpt, &ev, (int64_t)time(NULL));
+}
+
+void
+mta_tls_report_conn(struct mta_conn *c, const char *result,
+    const char *reason)
+{
+	if (c->job != NULL)
+		mta_tls_record(c->job, c->host, c->security,
+		    c->security == MTA_SEC_DANE ? c->dane : NULL, c->fd,
+		    result, reason);
+}
+
+void
+mta_tls_report_host(struct remote_job *j, const struct mta_host *h,
+    enum mta_security sec, const char *result, const char *reason)
+{
+	mta_tls_record(j, h->name, sec, h->dane, -1, result, reason);
+}
+
+void
+mta_tls_report_sts(struct remote_job *j, const char *result,
+    const char *reason)
+{
+	mta_tls_record(j, "", MTA_SEC_STS, NULL, -1, result, reason);
+}
+
 /* Reads the message's header: "TLS-Required: No" (RFC 8689 5). */
 static void
 mta_read_header(struct remote_job *j)
 {
-	char buf[16384], val[16];
+	char buf[16384], val[16], dom[1024];
 	ssize_t n;
 
-	j->tls_optional = false;
+	j->tls_optional = j->tlsrpt_msg = false;
 	/* RFC 8689 5: REQUIRETLS must not make a report (from <>) vanish. */
 	if (j->requiretls && j->sender[0] == '\0')
 		j->requiretls = false;
-	if (j->requiretls)	/* the parameter wins (RFC 8689 4.1) */
-		return;
 	n = pread(j->fd, buf, j->content_len < sizeof(buf) ?
 	    (size_t)j->content_len : sizeof(buf), 0);
-	if (n > 0 && rfc5322_field_value(buf, (size_t)n, "TLS-Required",
-	    val, sizeof(val)) && strcasecmp(val, "No") == 0)
+	if (n <= 0)
+		return;
+	/* RFC 8460 5.3: reports go despite TLS failures, uncounted. */
+	j->tlsrpt_msg = rfc5322_field_value(buf, (size_t)n,
+	    "TLS-Report-Domain", dom, sizeof(dom));
+	if (j->requiretls)	/* the parameter wins (RFC 8689 4.1) */
+		return;
+	if (j->tlsrpt_msg || (rfc5322_field_value(buf, (size_t)n,
+	    "TLS-Required", val, sizeof(val)) && strcasecmp(val, "No") == 0))
 		j->tls_optional = true;
 }
 

@@ -57,6 +57,7 @@ const char *mta_security_name(enum mta_security s);
 
 struct tlsseen;
 struct tlsrpt;
+struct sts;
 
 struct remote {
 	struct event_base *base;
@@ -69,6 +70,8 @@ struct remote {
 	/* remote_tls.c: the records in the working directory */
 	struct tlsseen *seen;		/* remember-TLS */
 	struct tlsrpt *rpt;		/* TLS-RPT counts */
+	struct sts *sts;		/* MTA-STS policies */
+	struct event *rpt_timer;	/* daily TLS-RPT reports */
 	remote_send_fn send;
 	void *send_arg;
 };
@@ -194,6 +197,9 @@ void mta_host_failed(struct mta_conn *c, const char *status,
 void mta_txn_done(struct mta_conn *c, bool reusable);
 /* An idle connection closed or timed out: frees it. */
 void mta_conn_free(struct mta_conn *c);
+
+/* Drops a reference to a configuration (the last one frees it). */
+void mta_cfg_unref(struct mta_cfg *cfg);
 
 /* remote_tls.c: the transport-security records */
 

@@ -63,6 +63,9 @@ struct remote_job {
 	bool tls_optional;	/* "TLS-Required: No" (RFC 8689 5), and
 				 * no REQUIRETLS: DANE and MTA-STS failures
 				 * do not stop delivery (remote/mta.c) */
+	bool tlsrpt_msg;	/* a TLS-RPT report (TLS-Report-Domain):
+				 * delivered opportunistically and not
+				 * counted (RFC 8460 5.3) */
 	uint64_t content_len;
 	int fd;			/* queue file; content from offset 0 */
 	struct remote_rcpt *rcpts;

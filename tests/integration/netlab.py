@@ -670,11 +670,11 @@ class DnsServer:
             for r in rdatas:
                 self.add(name, "TLSA", r)
 
-    def txt(self, name, text):
+    def txt(self, name, text, ttl=300):
         chunks = [text[i:i + 255] for i in range(0, len(text), 255)] or [""]
         self.add(name, "TXT", " ".join(
             '"%s"' % c.replace("\\", "\\\\").replace('"', '\\"')
-            for c in chunks))
+            for c in chunks), ttl=ttl)
 
     def cname(self, name, target):
         self.add(name, "CNAME", fqdn(target))
@@ -701,18 +701,19 @@ class DnsServer:
             z.broken.add((fqdn(owner), rtype.upper()))
             self._changed()
 
-    def mta_sts(self, domain, addr, id="1", txt=None):
+    def mta_sts(self, domain, addr, id="1", txt=None, ttl=300):
         """The MTA-STS records of domain (RFC 8461 3.1): the TXT
         `_mta-sts.DOMAIN` "v=STSv1; id=ID" (or txt, verbatim; "" for none)
         and the A record of the policy host `mta-sts.DOMAIN` -> addr
-        (None: no A record)."""
+        (None: no A record). Replaces earlier ones. ttl applies to the
+        TXT record: a short one (1) lets a resolver see a new id soon."""
         domain = domain.rstrip(".")
         with self.batch():
             if txt is None:
                 txt = "v=STSv1; id=%s" % id
             if txt != "":
                 self.remove("_mta-sts." + domain, "TXT")
-                self.txt("_mta-sts." + domain, txt)
+                self.txt("_mta-sts." + domain, txt, ttl=ttl)
             if addr:
                 self.remove("mta-sts." + domain, "A")
                 self.a("mta-sts." + domain, addr)

@@ -58,8 +58,14 @@ SmtpPeer(addr, port, name="peer.test", extensions=None, cert=None, key=None,
     chunks (BDAT chunk sizes), reply (the final reply), session).
     Default extensions: PIPELINING SIZE 8BITMIME SMTPUTF8 DSN
     ENHANCEDSTATUSCODES CHUNKING, plus STARTTLS when cert/key are given (not
-    after TLS), plus "AUTH PLAIN LOGIN" when auth={"user": "password"} is
-    given (only under TLS when a cert is given).
+    after TLS, and not while peer.offer_starttls is False: starttls=False
+    or set it between messages, with peer.drop_sessions() to close the
+    client's cached connection), plus "AUTH PLAIN LOGIN" when
+    auth={"user": "password"} is given (only under TLS when a cert is
+    given), plus REQUIRETLS with requiretls=True (only after STARTTLS, RFC
+    8689 2; the client's MAIL parameter shows in
+    Transaction.mail_params["REQUIRETLS"] == None). A cert file holding a
+    chain (TestCA.leaf(..., chain=True)) is sent whole.
     Replies are scripted with peer.on(STAGE, ACTION), STAGE one of connect
     (the greeting), ehlo, helo, starttls, auth, mail, rcpt, data (the 354),
     dot (the final reply after DATA or the last BDAT), bdat (each non-last
@@ -97,6 +103,38 @@ TestCA(workdir)
     "3 1 1 HEX" for dns.tlsa(). A wrong-name certificate is just a leaf
     for other names.
 
+StsServer(addr, port=443, cert, key, body="", status=200,
+          content_type="text/plain", redirect=None, delay=0, stall=False)
+    The HTTPS policy host of MTA-STS (RFC 8461 3.2) for tests: serves
+    /.well-known/mta-sts.txt (body, e.g. sts_policy("enforce",
+    ["mx1.x.test"], max_age=86400)); every behaviour is an attribute the
+    test may change between messages (srv.set(status=500)): status,
+    content_type, redirect (a Location URL, 301), delay (slow), stall (no
+    answer), stop() (down: connection refused) / start(). srv.requests
+    logs each request (StsRequest: time, client, sni, method, path, host,
+    status sent); srv.wait_for_requests(n). Addresses: STS_ADDRS
+    (127.0.44.x). DNS: dns.mta_sts(domain, addr, id="1") adds the
+    `_mta-sts.DOMAIN` TXT "v=STSv1; id=1" and the `mta-sts.DOMAIN` A
+    record; dns.tlsrpt(domain, rua="mailto:x@y.test") the
+    `_smtp._tls.DOMAIN` TXT "v=TLSRPTv1; rua=...".
+
+StripProxy(addr, port, (upstream_addr, upstream_port), starttls="refuse")
+    A STARTTLS-stripping middlebox: rewrites the EHLO reply line
+    250-STARTTLS into 250-XXXXXXXA (same length) and answers a STARTTLS
+    command itself with 500 ("refuse"), sends XXXXXXXX to the server
+    instead ("rewrite") or passes it and then relays blindly ("forward").
+    proxy.sessions (ProxySession: stripped, starttls, commands, replies,
+    data) and proxy.plaintext_data (the message bytes that crossed in
+    plaintext after a 354 or in BDAT chunks).
+
+DANE helpers: dns.dane(host, cert, usage=3, selector=1, mtype=1, port=25)
+    adds _25._tcp.HOST TLSA for a certificate (3 1 1 of a leaf; with
+    usage=2 and ca.ca_file, 2 1 1 of the CA: or ca.tlsa_ta()).
+    dns.break_sig(owner, TYPE) corrupts the RRSIG over one RRset of a
+    signed zone after each signing (a bogus TLSA answer while the MX and
+    A records stay secure). A TLSA in an insecure zone: dns.zone(name,
+    "insecure") then dns.dane(...). A CNAME'd MX host: dns.cname().
+
 PostfixPeer(workdir, addr, port, domain, users=None, cert=None, key=None)
     A private Postfix 3.7 (own config, queue and data directories under
     workdir; /etc/postfix is only read) whose smtpd listens on addr:port
@@ -121,6 +159,13 @@ before it imports anything from netlab):
                    netlab_port, stopped after the test
     postfix_peer   factory: postfix_peer(addr, domain, **opts) -> started
                    PostfixPeer on netlab_port, stopped after the test
+    other_ca       session TestCA "netlab forger CA" (not trusted by
+                   test_ca.ca_file): forged certificates
+    sts_server     factory: sts_server(domain, addr, port=443,
+                   cert="good"|"wrong"|"self"|(cert, key), **opts) ->
+                   started StsServer for mta-sts.DOMAIN
+    strip_proxy    factory: strip_proxy(addr, upstream_addr, **opts) ->
+                   started StripProxy on netlab_port
 
 See tests/integration/README.md for an example outbound test.
 """
@@ -157,6 +202,8 @@ DNS_DEAD_ADDR = "127.0.53.254"
 # DNSSEC validation) fails with SERVFAIL.
 INFRA_MAX_RTT = 500
 ADDRS = ["127.0.25.%d" % i for i in range(1, 41)]
+# MTA-STS policy hosts (StsServer, port 443): a range of their own.
+STS_ADDRS = ["127.0.44.%d" % i for i in range(1, 21)]
 
 for _d in ("/usr/sbin", "/sbin"):
     if _d not in os.environ.get("PATH", "").split(":"):
@@ -256,13 +303,23 @@ def _stop_popen(proc, sig=signal.SIGTERM, timeout=10):
 # TestCA
 # --------------------------------------------------------------------------
 
+def first_pem(path):
+    """The first PEM certificate block of the file at path (str)."""
+    with open(path) as f:
+        m = re.search(r"-----BEGIN CERTIFICATE-----.*?"
+                      r"-----END CERTIFICATE-----\n?", f.read(), re.S)
+    if not m:
+        raise NetlabError("%s: no PEM certificate" % path)
+    return m.group(0).rstrip("\n") + "\n"
+
 class TestCA:
     """A private CA made with the openssl command line tool."""
 
     __test__ = False       # not a pytest test class
 
-    def __init__(self, workdir, name="netlab test CA"):
-        self.dir = os.path.join(workdir, "ca")
+    def __init__(self, workdir, name="netlab test CA", subdir="ca"):
+        self.name = name
+        self.dir = os.path.join(workdir, subdir)
         os.makedirs(self.dir, exist_ok=True)
         self.ca_key = os.path.join(self.dir, "ca.key")
         self.ca_file = os.path.join(self.dir, "ca.pem")
@@ -322,9 +379,11 @@ commonName = supplied
                         "IP:" + n if re.match(r"^[0-9.]+$|:", n) else
                         "DNS:" + n for n in names))
 
-    def leaf(self, names, expired=False, days=825):
+    def leaf(self, names, expired=False, days=825, chain=False):
         """A certificate for names (the first is also the CN), signed by
-        the CA; expired=True: valid 2020-01-01 .. 2020-01-02."""
+        the CA; expired=True: valid 2020-01-01 .. 2020-01-02; chain=True:
+        the returned PEM file holds the leaf followed by the CA
+        certificate (what a server sends for DANE-TA, RFC 7671 5.2.2)."""
         if isinstance(names, str):
             names = [names]
         cert, key, base = self._paths(names, "expired" if expired else "leaf")
@@ -337,7 +396,23 @@ commonName = supplied
                   "20200102000000Z"] if expired else ["-days", str(days)])
         run(["openssl", "ca", "-batch", "-notext", "-config", self.cnf,
              "-in", csr, "-out", cert, "-extfile", ext] + dates)
+        if chain:
+            cert = self.fullchain(cert)
         return cert, key
+
+    def fullchain(self, cert):
+        """A new PEM file: the first certificate of cert, then the CA
+        certificate; returns its path."""
+        out = re.sub(r"\.pem$", "", cert) + "-chain.pem"
+        with open(out, "w") as f:
+            f.write(first_pem(cert))
+            f.write(first_pem(self.ca_file))
+        os.chmod(out, 0o644)
+        return out
+
+    def tlsa_ta(self, selector=1, mtype=1):
+        """DANE-TA TLSA rdata for this CA ("2 1 1 HEX" by default)."""
+        return self.tlsa(self.ca_file, 2, selector, mtype)
 
     def self_signed(self, names, days=825):
         """A self-signed certificate for names (not trusted by ca_file)."""
@@ -358,8 +433,7 @@ commonName = supplied
         """TLSA rdata "U S M HEX" for cert (a PEM file): selector 0 = full
         certificate, 1 = SubjectPublicKeyInfo; mtype 0 = exact, 1 = SHA-256,
         2 = SHA-512."""
-        with open(cert) as f:
-            pem = f.read()
+        pem = first_pem(cert)
         der = ssl.PEM_cert_to_DER_cert(pem)
         if selector == 1:
             p = subprocess.run(["openssl", "x509", "-noout", "-pubkey"],
@@ -489,6 +563,7 @@ class Zone:
         self.keys = []               # ldns key base names (KSK first)
         self.ds = []                 # DS lines of the KSK (signed zones)
         self.file = None             # the zone file NSD loads
+        self.broken = set()          # (owner fqdn, TYPE): RRSIG corrupted
 
     @property
     def signed(self):
@@ -595,14 +670,60 @@ class DnsServer:
             for r in rdatas:
                 self.add(name, "TLSA", r)
 
-    def txt(self, name, text):
+    def txt(self, name, text, ttl=300):
         chunks = [text[i:i + 255] for i in range(0, len(text), 255)] or [""]
         self.add(name, "TXT", " ".join(
             '"%s"' % c.replace("\\", "\\\\").replace('"', '\\"')
-            for c in chunks))
+            for c in chunks), ttl=ttl)
 
     def cname(self, name, target):
         self.add(name, "CNAME", fqdn(target))
+
+    def dane(self, host, cert=None, usage=3, selector=1, mtype=1, port=25,
+             rdata=None):
+        """Adds the TLSA record _PORT._tcp.HOST for cert (a PEM file, its
+        first certificate: usage 3 = DANE-EE of that leaf, usage 2 with
+        the CA file = DANE-TA) or the given rdata; returns the rdata."""
+        rdata = rdata or TestCA.tlsa(cert, usage, selector, mtype)
+        self.tlsa("_%d._tcp.%s" % (port, host.rstrip(".")), rdata)
+        return rdata
+
+    def break_sig(self, owner, rtype):
+        """Makes one RRset bogus in a signed zone: after each signing the
+        RRSIG over OWNER/TYPE is corrupted, every other record (and the
+        DNSKEY/DS chain) stays valid. E.g. a bogus TLSA answer for a host
+        whose MX and A records are secure:
+            dns.break_sig("_25._tcp.mx1.x.test", "TLSA")"""
+        with self._lock:
+            z = self.zone_of(owner)
+            if not z.signed:
+                raise ValueError("%s: not in a signed zone" % owner)
+            z.broken.add((fqdn(owner), rtype.upper()))
+            self._changed()
+
+    def mta_sts(self, domain, addr, id="1", txt=None, ttl=300):
+        """The MTA-STS records of domain (RFC 8461 3.1): the TXT
+        `_mta-sts.DOMAIN` "v=STSv1; id=ID" (or txt, verbatim; "" for none)
+        and the A record of the policy host `mta-sts.DOMAIN` -> addr
+        (None: no A record). Replaces earlier ones. ttl applies to the
+        TXT record: a short one (1) lets a resolver see a new id soon."""
+        domain = domain.rstrip(".")
+        with self.batch():
+            if txt is None:
+                txt = "v=STSv1; id=%s" % id
+            if txt != "":
+                self.remove("_mta-sts." + domain, "TXT")
+                self.txt("_mta-sts." + domain, txt, ttl=ttl)
+            if addr:
+                self.remove("mta-sts." + domain, "A")
+                self.a("mta-sts." + domain, addr)
+
+    def tlsrpt(self, domain, rua="mailto:tlsrpt@reports.test", txt=None):
+        """The TLS-RPT record `_smtp._tls.DOMAIN` (RFC 8460 3):
+        "v=TLSRPTv1; rua=RUA" (or txt, verbatim)."""
+        domain = domain.rstrip(".")
+        self.remove("_smtp._tls." + domain, "TXT")
+        self.txt("_smtp._tls." + domain, txt or "v=TLSRPTv1; rua=%s" % rua)
 
     @contextlib.contextmanager
     def batch(self):
@@ -678,17 +799,22 @@ class DnsServer:
         z.file = base + ".signed"
         if z.mode == "bogus":
             self._corrupt(z.file)
+        elif z.broken:
+            self._corrupt(z.file, z.broken)
 
     @staticmethod
-    def _corrupt(path):
+    def _corrupt(path, only=None):
         """Flips bits in the RRSIGs over the data records (so the DNSKEY
-        set still validates against the DS and only the data is bogus)."""
+        set still validates against the DS and only the data is bogus);
+        only: a set of (owner fqdn, TYPE), the RRsets to break."""
         out = []
         with open(path) as f:
             for ln in f:
                 fl = ln.split()
-                if len(fl) > 12 and fl[3] == "RRSIG" and fl[4] in (
-                        "A", "AAAA", "MX", "TXT", "TLSA", "CNAME"):
+                if len(fl) > 12 and fl[3] == "RRSIG" and (
+                        fl[4] in ("A", "AAAA", "MX", "TXT", "TLSA", "CNAME")
+                        if only is None else
+                        (fl[0].lower(), fl[4]) in only):
                     sig = bytearray(base64.b64decode("".join(fl[12:])))
                     sig[len(sig) // 2] ^= 0x5A
                     ln = "\t".join(fl[:12] + [
@@ -1071,8 +1197,11 @@ class SmtpPeer:
     def __init__(self, addr, port, name="peer.test", extensions=None,
                  cert=None, key=None, implicit_tls=False, auth=None,
                  require_auth=False, size=10485760, idle_timeout=60.0,
-                 stall_max=300.0, max_data=64 * 1024 * 1024, start=True):
+                 stall_max=300.0, max_data=64 * 1024 * 1024, requiretls=False,
+                 starttls=True, start=True):
         self.addr, self.port, self.name = addr, port, name
+        self.requiretls = requiretls
+        self.offer_starttls = starttls
         self.extensions = list(self.DEFAULT_EXTENSIONS if extensions is None
                                else extensions)
         self.cert, self.key = cert, key
@@ -1148,6 +1277,20 @@ class SmtpPeer:
 
     def clear_hooks(self):
         self.hooks = {}
+
+    def drop_sessions(self):
+        """Closes every open session (the listener stays): a client's
+        cached connection is gone and its next message opens a new one
+        (e.g. after offer_starttls was changed)."""
+        with self._cond:
+            sessions = list(self.sessions)
+        for sess in sessions:
+            s = sess._sock
+            if s is not None and not sess.ended.is_set():
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(s, socket.SHUT_RDWR)
+        for sess in sessions:
+            sess.ended.wait(5)
 
     def reset(self):
         """Forgets the recorded sessions and messages (not the hooks)."""
@@ -1332,8 +1475,10 @@ class SmtpPeer:
         names = [e.split()[0].upper() for e in exts]
         if self._ctx and not sess.tls and "STARTTLS" not in names:
             exts.append("STARTTLS")
-        if sess.tls:
+        if sess.tls or not self.offer_starttls:
             exts = [e for e in exts if e.upper() != "STARTTLS"]
+        if self.requiretls and sess.tls and "REQUIRETLS" not in names:
+            exts.append("REQUIRETLS")     # RFC 8689 2: only under TLS
         if self.auth and "AUTH" not in names and (sess.tls or not
                                                   self._ctx):
             exts.append("AUTH PLAIN LOGIN")
@@ -1386,7 +1531,7 @@ class SmtpPeer:
             else:
                 self._respond(sess, "helo", arg, "250 %s" % self.name)
         elif verb == "STARTTLS":
-            if not self._ctx or sess.tls:
+            if not self._ctx or sess.tls or not self.offer_starttls:
                 self._respond(sess, "starttls", arg,
                               "502 5.5.1 STARTTLS not available")
                 return True
@@ -1573,6 +1718,485 @@ class SmtpPeer:
         else:
             self._respond(sess, "bdat", arg, "250 2.0.0 %d octets received"
                           % n)
+
+
+# --------------------------------------------------------------------------
+# StsServer: the HTTPS policy host of MTA-STS (RFC 8461 3.2)
+# --------------------------------------------------------------------------
+
+STS_PATH = "/.well-known/mta-sts.txt"
+
+
+def sts_policy(mode="enforce", mx=(), max_age=86400, version="STSv1",
+               eol="\r\n"):
+    """An RFC 8461 3.2 policy text: version, mode, one mx line per
+    pattern, max_age; CRLF line ends (eol="\\n" for LF)."""
+    if isinstance(mx, str):
+        mx = [mx]
+    lines = ["version: %s" % version, "mode: %s" % mode]
+    lines += ["mx: %s" % m for m in mx]
+    lines.append("max_age: %d" % max_age)
+    return eol.join(lines) + eol
+
+
+class StsRequest:
+    """One request the policy server saw."""
+
+    def __init__(self, client, sni, method, path, host, headers):
+        self.time = time.time()
+        self.client = client      # (ip, port)
+        self.sni = sni            # TLS server name asked for (or None)
+        self.method = method
+        self.path = path
+        self.host = host          # the Host header (or None)
+        self.headers = headers    # {lower-case name: value}
+        self.status = None        # the status sent (None: none sent)
+
+    def __repr__(self):
+        return "StsRequest(%s %s host=%r sni=%r -> %r)" % (
+            self.method, self.path, self.host, self.sni, self.status)
+
+
+class StsServer:
+    """An HTTPS server on addr:port (default 443: needs root) that serves
+    the MTA-STS policy at /.well-known/mta-sts.txt. Behaviour, all
+    attributes that a test may change at any time (or pass to the
+    constructor / set()):
+        body          the policy text (str or bytes); sts_policy() makes one
+        status        HTTP status (200)
+        content_type  "text/plain" (RFC 8461 3.2); None: no header
+        redirect      a URL: answer `status` (default 301 then) with
+                      Location: URL and no policy
+        delay         seconds to wait before answering (a slow server)
+        stall         True: never answer (until the client goes, the
+                      server stops or stall_max seconds pass)
+        paths         {path: (status, content_type, body)} extra resources
+    stop() makes it "down" (connection refused); start() again.
+    requests: the StsRequest log (client, sni, method, path, host, time,
+    status sent). wait_for_requests(n, timeout).
+    cert/key: from TestCA.leaf(["mta-sts.DOMAIN"]) for a valid server, a
+    leaf for another name or TestCA.self_signed() for a bad one."""
+
+    def __init__(self, addr, port=443, cert=None, key=None, body="",
+                 status=200, content_type="text/plain", redirect=None,
+                 delay=0.0, stall=False, stall_max=120.0, start=True):
+        if not cert or not key:
+            raise ValueError("StsServer needs cert and key")
+        self.addr, self.port = addr, port
+        self.cert, self.key = cert, key
+        self.body, self.status = body, status
+        self.content_type, self.redirect = content_type, redirect
+        self.delay, self.stall, self.stall_max = delay, stall, stall_max
+        self.paths = {}
+        self.requests = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._lsock = None
+        self._thread = None
+        self._conns = []
+        self._threads = []
+        self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._ctx.load_cert_chain(cert, key)
+        self._ctx.sni_callback = SmtpPeer._sni
+        if start:
+            self.start()
+
+    def set(self, **kw):
+        for k, v in kw.items():
+            if not hasattr(self, k) or k.startswith("_"):
+                raise AttributeError(k)
+            setattr(self, k, v)
+        return self
+
+    @property
+    def url(self):
+        return "https://%s:%d%s" % (self.addr, self.port, STS_PATH)
+
+    def start(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.addr, self.port))
+        s.listen(64)
+        s.settimeout(0.2)
+        self._lsock = s
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._accept_loop,
+                                        name="sts-%s" % self.addr,
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Closes the listener and every connection (the server is down:
+        connections are refused)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+            self._thread = None
+        if self._lsock:
+            self._lsock.close()
+            self._lsock = None
+        for c in list(self._conns):
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(c, socket.SHUT_RDWR)
+        for t in self._threads:
+            t.join(5)
+        self._threads = []
+
+    @property
+    def running(self):
+        return self._lsock is not None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+    def wait_for_requests(self, n, timeout=WAIT):
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.requests) >= n,
+                                       timeout):
+                raise AssertionError("%s:%d: %d of %d policy requests" % (
+                    self.addr, self.port, len(self.requests), n))
+            return list(self.requests)
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            try:
+                c, a = self._lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            t = threading.Thread(target=self._serve, args=(c, a),
+                                 daemon=True)
+            self._threads = [x for x in self._threads if x.is_alive()]
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, raw, client):
+        raw.settimeout(10)
+        self._conns.append(raw)
+        s = None
+        try:
+            try:
+                s = self._ctx.wrap_socket(raw, server_side=True)
+            except (OSError, ssl.SSLError):
+                return      # e.g. the client refused our certificate
+            sni = getattr(s, "netlab_sni", None)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                d = s.recv(4096)
+                if not d:
+                    return
+                head += d
+            lines = head.split(b"\r\n\r\n", 1)[0].decode(
+                "latin-1").split("\r\n")
+            f = lines[0].split()
+            method, path = (f[0], f[1]) if len(f) >= 2 else ("?", "?")
+            headers = {}
+            for ln in lines[1:]:
+                k, _, v = ln.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            req = StsRequest(client, sni, method, path, headers.get("host"),
+                             headers)
+            with self._cond:
+                self.requests.append(req)
+                self._cond.notify_all()
+            self._answer(s, req)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                (s or raw).close()
+            with contextlib.suppress(ValueError):
+                self._conns.remove(raw)
+
+    def _wait(self, secs):
+        """Sleeps secs or until stop(); False when stopped."""
+        return not self._stop.wait(secs)
+
+    def _answer(self, s, req):
+        if self.stall:
+            self._wait(self.stall_max)
+            return
+        if self.delay and not self._wait(self.delay):
+            return
+        ctype = self.content_type
+        extra = []
+        if req.path in self.paths:
+            status, ctype, body = self.paths[req.path]
+        elif req.path.split("?")[0] != STS_PATH:
+            status, ctype, body = 404, "text/plain", "not found\n"
+        elif self.redirect:
+            status = self.status if self.status in (
+                301, 302, 303, 307, 308) else 301
+            body = "moved\n"
+            extra.append("Location: %s" % self.redirect)
+        else:
+            status, body = self.status, self.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        hdr = ["HTTP/1.1 %d %s" % (status, {
+            200: "OK", 301: "Moved Permanently", 302: "Found",
+            404: "Not Found", 500: "Internal Server Error"}.get(status,
+                                                                "Status")),
+            "Content-Length: %d" % len(body), "Connection: close"]
+        if ctype:
+            hdr.append("Content-Type: %s" % ctype)
+        hdr += extra
+        req.status = status
+        s.sendall(("\r\n".join(hdr) + "\r\n\r\n").encode("latin-1") +
+                  (body if req.method != "HEAD" else b""))
+
+
+# --------------------------------------------------------------------------
+# StripProxy: a STARTTLS-stripping middlebox
+# --------------------------------------------------------------------------
+
+STARTTLS_LINE = re.compile(rb"^(250[ -])STARTTLS([ \t]*\r?\n)$", re.I)
+
+
+class ProxySession:
+    """One client connection through a StripProxy."""
+
+    def __init__(self, client):
+        self.client = client          # (ip, port) of the client
+        self.stripped = 0             # EHLO lines rewritten
+        self.starttls = None          # None, "refused", "rewritten",
+        #                               "forwarded" (the client asked)
+        self.passthrough = False      # bytes relayed blindly (TLS)
+        self.commands = []            # plaintext client lines (str)
+        self.replies = []             # plaintext server lines (str)
+        self.data = []                # bytes sent after DATA / in BDAT
+        self.ended = threading.Event()
+
+    @property
+    def plaintext_data(self):
+        return b"".join(self.data)
+
+    def __repr__(self):
+        return "ProxySession(%s:%d stripped=%d starttls=%s data=%d)" % (
+            self.client[0], self.client[1], self.stripped, self.starttls,
+            len(self.plaintext_data))
+
+
+class StripProxy:
+    """A man in the middle on addr:port in front of upstream (addr, port):
+    relays SMTP, rewrites the EHLO reply line `250-STARTTLS` / `250
+    STARTTLS` into `250-XXXXXXXA` / `250 XXXXXXXA` (same length, as
+    firewalls do) and handles a STARTTLS command from the client by
+    starttls=
+        "refuse"   answer "500 5.5.1 command not recognized" itself (the
+                   command never reaches the server)
+        "rewrite"  send "XXXXXXXX" to the server instead (it answers 500)
+        "forward"  pass it on; everything after is relayed blindly (the
+                   TLS handshake reaches the real server)
+    strip=False relays the EHLO reply unchanged (a transparent proxy).
+    Records per connection (proxy.sessions, ProxySession): stripped,
+    starttls, commands, replies, data (what the client sent after a 354
+    to DATA, up to the final dot, and BDAT chunks: the message bytes that
+    crossed in plaintext). proxy.plaintext_data: all of it, every session.
+    wait_for_sessions(n, timeout)."""
+
+    def __init__(self, addr, port, upstream, starttls="refuse", strip=True,
+                 idle_timeout=120.0, start=True):
+        if starttls not in ("refuse", "rewrite", "forward"):
+            raise ValueError("starttls: refuse, rewrite or forward")
+        self.addr, self.port = addr, port
+        self.upstream = tuple(upstream)
+        self.starttls_mode = starttls
+        self.strip = strip
+        self.idle_timeout = idle_timeout
+        self.sessions = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._lsock = None
+        self._thread = None
+        self._threads = []
+        if start:
+            self.start()
+
+    @property
+    def plaintext_data(self):
+        return b"".join(s.plaintext_data for s in self.sessions)
+
+    def start(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.addr, self.port))
+        s.listen(64)
+        s.settimeout(0.2)
+        self._lsock = s
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._accept_loop,
+                                        name="strip-%s" % self.addr,
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+            self._thread = None
+        if self._lsock:
+            self._lsock.close()
+            self._lsock = None
+        for t in self._threads:
+            t.join(5)
+        self._threads = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+    def wait_for_sessions(self, n, timeout=WAIT, ended=True):
+        def ok():
+            return len(self.sessions) >= n and (not ended or all(
+                s.ended.is_set() for s in self.sessions[:n]))
+        with self._cond:
+            if not self._cond.wait_for(ok, timeout):
+                raise AssertionError("proxy %s:%d: %d sessions, wanted %d"
+                                     % (self.addr, self.port,
+                                        len(self.sessions), n))
+            return list(self.sessions)
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            try:
+                c, a = self._lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            t = threading.Thread(target=self._serve, args=(c, a),
+                                 daemon=True)
+            self._threads = [x for x in self._threads if x.is_alive()]
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, cs, client):
+        sess = ProxySession(client)
+        with self._cond:
+            self.sessions.append(sess)
+        ss = None
+        try:
+            ss = socket.create_connection(self.upstream, timeout=10)
+            self._relay(sess, cs, ss)
+        except OSError:
+            pass
+        finally:
+            for s in (cs, ss):
+                if s is not None:
+                    with contextlib.suppress(OSError):
+                        s.close()
+            sess.ended.set()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _relay(self, sess, cs, ss):
+        cbuf, sbuf = bytearray(), bytearray()   # unprocessed input
+        st = {"in_data": False, "bdat_left": 0}
+        last = time.monotonic()
+        while not self._stop.is_set():
+            r, _, _ = select.select([cs, ss], [], [], 0.2)
+            if not r:
+                if time.monotonic() - last > self.idle_timeout:
+                    return
+                continue
+            last = time.monotonic()
+            for s in r:
+                d = s.recv(65536)
+                if not d:
+                    return
+                if sess.passthrough:
+                    (ss if s is cs else cs).sendall(d)
+                    continue
+                (cbuf if s is cs else sbuf).extend(d)
+            if sess.passthrough:
+                continue
+            # Client to server first: whatever the client sent before a
+            # 354 that is relayed below reached us before it, so it is
+            # still a command.
+            self._from_client(sess, st, cbuf, sbuf, cs, ss)
+            if not sess.passthrough:
+                self._from_server(sess, st, sbuf, cs)
+
+    def _from_server(self, sess, st, sbuf, cs):
+        while True:
+            i = sbuf.find(b"\n")
+            if i < 0:
+                if len(sbuf) > 65536:
+                    cs.sendall(bytes(sbuf))
+                    sbuf.clear()
+                return
+            ln = bytes(sbuf[:i + 1])
+            del sbuf[:i + 1]
+            m = STARTTLS_LINE.match(ln)
+            if m and self.strip:
+                ln = m.group(1) + b"XXXXXXXA" + m.group(2)
+                sess.stripped += 1
+            if ln.startswith(b"354"):
+                st["in_data"] = True
+            sess.replies.append(ln.decode("utf-8", "replace").rstrip())
+            cs.sendall(ln)
+
+    def _from_client(self, sess, st, cbuf, sbuf, cs, ss):
+        while cbuf:
+            if st["bdat_left"]:
+                k = min(st["bdat_left"], len(cbuf))
+                chunk = bytes(cbuf[:k])
+                del cbuf[:k]
+                sess.data.append(chunk)
+                ss.sendall(chunk)
+                st["bdat_left"] -= k
+                continue
+            i = cbuf.find(b"\n")
+            if i < 0:
+                if len(cbuf) > 1 << 20:
+                    ss.sendall(bytes(cbuf))
+                    cbuf.clear()
+                return
+            ln = bytes(cbuf[:i + 1])
+            del cbuf[:i + 1]
+            if st["in_data"]:
+                if ln in (b".\r\n", b".\n"):
+                    st["in_data"] = False
+                else:
+                    sess.data.append(ln)
+                ss.sendall(ln)
+                continue
+            text = ln.decode("utf-8", "replace").rstrip("\r\n")
+            sess.commands.append(text)
+            verb = text.split(" ", 1)[0].upper()
+            if verb == "STARTTLS":
+                if self.starttls_mode == "refuse":
+                    sess.starttls = "refused"
+                    cs.sendall(b"500 5.5.1 command not recognized\r\n")
+                    continue
+                if self.starttls_mode == "rewrite":
+                    sess.starttls = "rewritten"
+                    ss.sendall(b"XXXXXXXX\r\n")
+                    continue
+                # forward: from here on both directions are relayed as
+                # they come (the TLS handshake is end to end)
+                sess.starttls = "forwarded"
+                sess.passthrough = True
+                ss.sendall(ln + bytes(cbuf))
+                cbuf.clear()
+                if sbuf:
+                    cs.sendall(bytes(sbuf))
+                    sbuf.clear()
+                return
+            if verb == "BDAT":
+                f = text.split()
+                if len(f) >= 2 and f[1].isdigit():
+                    st["bdat_left"] = int(f[1])
+            ss.sendall(ln)
 
 
 # --------------------------------------------------------------------------
@@ -1918,6 +2542,56 @@ def smtp_peer(netlab_port):
         p.stop()
 
 
+@pytest.fixture(scope="session")
+def other_ca(netlab_dir):
+    """A second, untrusted CA: its leaves are "forged" certificates."""
+    return TestCA(netlab_dir, "netlab forger CA", subdir="ca-forger")
+
+
+@pytest.fixture
+def sts_server(test_ca):
+    """Factory: sts_server(domain, addr, port=443, cert="good"|"wrong"|
+    "self"|(cert, key), **StsServer options) -> a started StsServer for
+    mta-sts.DOMAIN ("good": a TestCA leaf for that name, "wrong": a TestCA
+    leaf for another name, "self": self-signed for that name); all stopped
+    after the test. The DNS records are the test's: dns.mta_sts(domain,
+    addr)."""
+    servers = []
+
+    def make(domain, addr, port=443, cert="good", **kw):
+        host = "mta-sts." + domain.rstrip(".")
+        if cert == "good":
+            cert = test_ca.leaf([host])
+        elif cert == "wrong":
+            cert = test_ca.leaf(["wrong-name." + domain.rstrip(".")])
+        elif cert == "self":
+            cert = test_ca.self_signed([host])
+        srv = StsServer(addr, port, cert=cert[0], key=cert[1], **kw)
+        servers.append(srv)
+        return srv
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def strip_proxy(netlab_port):
+    """Factory: strip_proxy(addr, upstream_addr, **StripProxy options) ->
+    a started StripProxy on addr:netlab_port in front of
+    upstream_addr:netlab_port (port=, upstream_port= override); all
+    stopped after the test."""
+    proxies = []
+
+    def make(addr, upstream_addr, port=None, upstream_port=None, **kw):
+        px = StripProxy(addr, port or netlab_port,
+                        (upstream_addr, upstream_port or netlab_port), **kw)
+        proxies.append(px)
+        return px
+    yield make
+    for px in proxies:
+        px.stop()
+
+
 @pytest.fixture
 def postfix_peer(netlab_dir, netlab_port):
     """Factory: postfix_peer(addr, domain, **PostfixPeer options) -> a
@@ -1941,7 +2615,9 @@ __all__ = [
     "DnsServer", "SilentDns", "dns_query", "TestCA", "SmtpPeer", "Session",
     "Transaction", "Rcpt", "Act", "close", "reply_close", "endless",
     "long_line", "garbage", "stall", "inject", "by_address", "PostfixPeer",
-    "SmtpSink", "smtp_port", "free_port", "wait_for",
+    "SmtpSink", "smtp_port", "free_port", "wait_for", "first_pem",
+    "StsServer", "StsRequest", "sts_policy", "STS_PATH", "StripProxy",
+    "ProxySession", "STS_ADDRS",
     "netlab_dir", "netlab_port", "netlab_dns", "dns", "test_ca",
-    "smtp_peer", "postfix_peer",
+    "other_ca", "smtp_peer", "postfix_peer", "sts_server", "strip_proxy",
 ]

@@ -19,9 +19,10 @@ import pytest
 
 pytest.register_assert_rewrite("netlab")
 from netlab import (  # noqa: E402
-                    ADDRS, SilentDns, SmtpSink, TestCA, by_address,
-                    endless, garbage, inject, long_line, reply_close,
-                    smtp_port, stall)
+                    ADDRS, STS_ADDRS, STS_PATH, SilentDns, SmtpSink, TestCA,
+                    by_address, endless, first_pem, free_port, garbage,
+                    inject, long_line, reply_close, smtp_port, stall,
+                    sts_policy)
 
 # The fixtures (dns, netlab_dir, netlab_port, test_ca, smtp_peer,
 # postfix_peer, ...) come from netlab.py, loaded as a plugin.
@@ -285,7 +286,8 @@ def petrel_like_lookup(ubprog, conf_lines, name, qtype, timeout=60):
         elif w[0] == "dns-option":
             opts += w[1:3]
     t = time.monotonic()
-    out = sh([ubprog, fwd, ta, name, str({"MX": 15, "A": 1}[qtype])] + opts,
+    out = sh([ubprog, fwd, ta, name, str({"MX": 15, "A": 1, "TXT": 16,
+                                          "TLSA": 52}[qtype])] + opts,
              timeout=timeout).stdout
     return out, time.monotonic() - t
 
@@ -544,7 +546,8 @@ def test_peer_scripted_replies(smtp_peer, netlab_port):
     p.on("connect", reply_close("220 hello and bye"))
     r = Raw(ADDRS[5], netlab_port)
     assert r.reply() == b"220 hello and bye\r\n"
-    with pytest.raises(EOFError):
+    # closed: EOF, or a reset when the EHLO reaches the closed socket first
+    with pytest.raises((EOFError, ConnectionResetError)):
         r.cmd("EHLO c")
     r.close()
 
@@ -759,3 +762,391 @@ def test_smtp_sink(netlab_port):
     finally:
         sink.stop()
     assert not processes_mentioning("%s:%d" % (ADDRS[22], netlab_port))
+
+
+# --------------------------------------------------------------------------
+# Issue 5 additions: DANE helpers, chains, REQUIRETLS, the MTA-STS policy
+# server, the STARTTLS-stripping proxy
+# --------------------------------------------------------------------------
+
+def spki_sha256(pem_path):
+    pub = sh(["openssl", "x509", "-noout", "-pubkey", "-in",
+              pem_path]).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"],
+                         input=pub.encode(), stdout=subprocess.PIPE,
+                         check=True).stdout
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+def test_ca_chain_tlsa_and_forger(test_ca, other_ca, tmp_path):
+    cert, key = test_ca.leaf(["mx1.ta.test"], chain=True)
+    text = open(cert).read()
+    assert text.count("BEGIN CERTIFICATE") == 2
+    assert text.endswith(first_pem(test_ca.ca_file))
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_text(first_pem(cert))
+    # the leaf of a chain file is what TLSA 3 1 1 covers
+    assert TestCA.tlsa(cert) == TestCA.tlsa(str(leaf))
+    assert TestCA.tlsa(cert).split()[3] == spki_sha256(str(leaf))
+    # 2 1 1 is the CA's SubjectPublicKeyInfo
+    ta = test_ca.tlsa_ta()
+    assert ta == "2 1 1 " + spki_sha256(test_ca.ca_file)
+    r = sh(["openssl", "verify", "-CAfile", test_ca.ca_file,
+            "-verify_hostname", "mx1.ta.test", str(leaf)])
+    assert ": OK" in r.stdout
+    # a forged certificate: right name, another CA
+    forged, _ = other_ca.leaf(["mx1.ta.test"])
+    assert other_ca.ca_file != test_ca.ca_file
+    r = sh(["openssl", "verify", "-CAfile", test_ca.ca_file, forged],
+           check=False)
+    assert r.returncode != 0
+    r = sh(["openssl", "verify", "-CAfile", other_ca.ca_file, forged])
+    assert ": OK" in r.stdout
+
+
+def test_dns_dane_records_and_broken_signature(dns, ubprog, test_ca):
+    cert, _ = test_ca.leaf(["mx1.sec.test"])
+    with dns.batch():
+        dns.zone("sec.test")
+        dns.mx("sec.test", "mx1.sec.test", (20, "mx2.sec.test"))
+        dns.a("mx1.sec.test", ADDRS[0])
+        dns.a("mx2.sec.test", ADDRS[1])
+        ee = dns.dane("mx1.sec.test", cert)
+        ta = dns.dane("mx2.sec.test", rdata=test_ca.tlsa_ta())
+        dns.zone("ins.test", "insecure")
+        dns.mx("ins.test", "mx1.ins.test")
+        dns.a("mx1.ins.test", ADDRS[2])
+        dns.dane("mx1.ins.test", rdata="3 1 1 " + "00" * 32)
+        dns.mta_sts("sec.test", STS_ADDRS[0], id="20240101")
+        dns.tlsrpt("sec.test", "mailto:rpt@reports.test")
+    assert ee == TestCA.tlsa(cert) and ta.startswith("2 1 1 ")
+    assert dig(dns, "_25._tcp.mx1.sec.test", "TLSA")[0].replace(
+        " ", "").lower() == ee.replace(" ", "").lower()
+    assert dns.query("_mta-sts.sec.test", "TXT")[1] == [
+        (16, "v=STSv1; id=20240101")]
+    assert dns.query("mta-sts.sec.test", "A")[1] == [(1, STS_ADDRS[0])]
+    assert dns.query("_smtp._tls.sec.test", "TXT")[1] == [
+        (16, "v=TLSRPTv1; rua=mailto:rpt@reports.test")]
+    conf = dns.petrel_conf()
+
+    def look(name, t):
+        return petrel_like_lookup(ubprog, conf, name, t)[0]
+    assert "havedata=1 secure=1 bogus=0" in look("_25._tcp.mx1.sec.test",
+                                                 "TLSA")
+    assert "havedata=1 secure=1 bogus=0" in look("_25._tcp.mx2.sec.test",
+                                                 "TLSA")
+    assert "havedata=1 secure=0 bogus=0" in look("_25._tcp.mx1.ins.test",
+                                                 "TLSA")
+    # one RRset bogus, the rest of the zone still secure
+    dns.break_sig("_25._tcp.mx1.sec.test", "TLSA")
+    out = look("_25._tcp.mx1.sec.test", "TLSA")
+    assert "secure=0 bogus=1" in out, out
+    assert "havedata=1 secure=1 bogus=0" in look("mx1.sec.test", "A")
+    assert "havedata=1 secure=1 bogus=0" in look("sec.test", "MX")
+    assert "havedata=1 secure=1 bogus=0" in look("_25._tcp.mx2.sec.test",
+                                                 "TLSA")
+    # a change re-signs the zone: the breakage is applied again
+    dns.a("mx3.sec.test", ADDRS[3])
+    assert "bogus=1" in look("_25._tcp.mx1.sec.test", "TLSA")
+    with pytest.raises(ValueError):
+        dns.break_sig("mx1.ins.test", "A")      # unsigned zone
+    # reset forgets it
+    dns.reset()
+    with dns.batch():
+        dns.zone("sec.test")
+        dns.dane("mx1.sec.test", cert)
+    assert "secure=1 bogus=0" in look("_25._tcp.mx1.sec.test", "TLSA")
+
+
+def openssl_chain_len(addr, port):
+    """Certificates the server sends after STARTTLS (openssl s_client)."""
+    r = subprocess.run(["openssl", "s_client", "-connect",
+                        "%s:%d" % (addr, port), "-starttls", "smtp",
+                        "-showcerts"], input="QUIT\r\n", text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=30)
+    return r.stdout.count("-----BEGIN CERTIFICATE-----")
+
+
+def test_peer_serves_chain(smtp_peer, netlab_port, test_ca):
+    cert, key = test_ca.leaf(["mx1.ta.test"], chain=True)
+    smtp_peer(ADDRS[0], cert=cert, key=key)
+    assert openssl_chain_len(ADDRS[0], netlab_port) == 2
+    cert1, key1 = test_ca.leaf(["mx1.ta.test"])
+    smtp_peer(ADDRS[1], cert=cert1, key=key1)
+    assert openssl_chain_len(ADDRS[1], netlab_port) == 1
+
+
+def test_peer_requiretls_and_tls_record(smtp_peer, netlab_port, test_ca):
+    cert, key = test_ca.leaf(["mx1.rt.test"])
+    p = smtp_peer(ADDRS[0], cert=cert, key=key, requiretls=True)
+    c = Raw(ADDRS[0], netlab_port)
+    c.reply()
+    r = c.cmd("EHLO client.test")
+    assert b"STARTTLS" in r and b"REQUIRETLS" not in r   # RFC 8689 2
+    # MAIL ... REQUIRETLS before TLS: recorded like any parameter
+    assert c.cmd("STARTTLS").startswith(b"220")
+    c.s = client_ctx(test_ca.ca_file, "mx1.rt.test").wrap_socket(
+        c.s, server_hostname="mx1.rt.test")
+    r = c.cmd("EHLO client.test")
+    assert b"250-REQUIRETLS" in r or b"250 REQUIRETLS" in r
+    assert b"STARTTLS" not in r
+    assert c.cmd("MAIL FROM:<a@x.test> REQUIRETLS SIZE=10").startswith(
+        b"250")
+    assert c.cmd("RCPT TO:<b@rt.test>").startswith(b"250")
+    assert c.cmd("DATA").startswith(b"354")
+    assert c.cmd("Subject: x\r\n\r\nhi\r\n.").startswith(b"250")
+    c.cmd("QUIT")
+    c.close()
+    m, = p.wait_for_messages(1)
+    assert "REQUIRETLS" in m.mail_params and m.mail_params["REQUIRETLS"] \
+        is None
+    assert m.session.tls and m.session.tls_version in ("TLSv1.2",
+                                                       "TLSv1.3")
+    # a plain session is recorded as such
+    c = Raw(ADDRS[0], netlab_port)
+    c.reply()
+    c.cmd("EHLO plain.test")
+    c.cmd("QUIT")
+    c.close()
+    s = p.wait_for_sessions(2)[1]
+    assert not s.tls and s.tls_version is None
+
+
+def test_peer_stops_offering_starttls(smtp_peer, netlab_port, test_ca):
+    cert, key = test_ca.leaf(["mx1.x.test"])
+    p = smtp_peer(ADDRS[0], cert=cert, key=key)
+    c = Raw(ADDRS[0], netlab_port)
+    c.reply()
+    assert b"STARTTLS" in c.cmd("EHLO a.test")
+    # the client's connection stays open; the peer changes its mind
+    p.offer_starttls = False
+    p.drop_sessions()
+    with pytest.raises((EOFError, OSError)):
+        c.cmd("NOOP")
+        c.cmd("NOOP")
+    c.close()
+    assert p.sessions[0].ended.is_set()
+    c = Raw(ADDRS[0], netlab_port)
+    c.reply()
+    assert b"STARTTLS" not in c.cmd("EHLO a.test")
+    assert c.cmd("STARTTLS").startswith(b"502")
+    c.close()
+    p2 = smtp_peer(ADDRS[1], cert=cert, key=key, starttls=False)
+    c = Raw(ADDRS[1], netlab_port)
+    c.reply()
+    assert b"STARTTLS" not in c.cmd("EHLO a.test")
+    c.close()
+    assert p2.offer_starttls is False
+
+
+# ---- StsServer ----
+
+def https_get(addr, port, host, cafile=None, path=STS_PATH, timeout=10):
+    """GET https://HOST/path from addr:port, verifying HOST against cafile;
+    returns (status, {header: value}, body)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((addr, port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close"
+                       "\r\n\r\n" % (path, host)).encode())
+            data = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return int(lines[0].split()[1]), hdrs, body
+
+
+def sts_port():
+    return 443 if os.geteuid() == 0 else free_port([STS_ADDRS[0]])
+
+
+def test_sts_server_behaviours(sts_server, test_ca):
+    port = sts_port()
+    pol = sts_policy("enforce", ["mx1.sts.test", "*.sts.test"], 604800)
+    assert pol == ("version: STSv1\r\nmode: enforce\r\nmx: mx1.sts.test\r\n"
+                   "mx: *.sts.test\r\nmax_age: 604800\r\n")
+    srv = sts_server("sts.test", STS_ADDRS[0], port=port, body=pol)
+    host = "mta-sts.sts.test"
+    st, h, body = https_get(STS_ADDRS[0], port, host, test_ca.ca_file)
+    assert st == 200 and body == pol.encode()
+    assert h["content-type"] == "text/plain"
+    assert int(h["content-length"]) == len(pol)
+    r, = srv.requests
+    assert (r.host, r.sni, r.path, r.method, r.status) == (
+        host, host, STS_PATH, "GET", 200)
+    assert abs(r.time - time.time()) < 30 and r.client[0] == "127.0.0.1"
+    # other paths: 404
+    st, _, _ = https_get(STS_ADDRS[0], port, host, test_ca.ca_file,
+                         path="/other")
+    assert st == 404
+    # status, content type, no content type
+    srv.set(status=500, body="oops")
+    assert https_get(STS_ADDRS[0], port, host)[0] == 500
+    srv.set(status=200, body=pol, content_type="text/html")
+    assert https_get(STS_ADDRS[0], port, host)[1]["content-type"] == \
+        "text/html"
+    srv.set(content_type=None)
+    assert "content-type" not in https_get(STS_ADDRS[0], port, host)[1]
+    srv.set(content_type="text/plain")
+    # redirect
+    srv.set(redirect="https://elsewhere.test/.well-known/mta-sts.txt")
+    st, h, _ = https_get(STS_ADDRS[0], port, host)
+    assert st == 301 and h["location"].startswith("https://elsewhere.test/")
+    srv.set(redirect=None)
+    # slow
+    srv.set(delay=1.5)
+    t = time.monotonic()
+    assert https_get(STS_ADDRS[0], port, host)[0] == 200
+    assert time.monotonic() - t >= 1.4
+    srv.set(delay=0)
+    # stalled: the client times out, nothing was sent
+    srv.set(stall=True)
+    n = len(srv.requests)
+    with pytest.raises((socket.timeout, TimeoutError)):
+        https_get(STS_ADDRS[0], port, host, timeout=1.5)
+    assert len(srv.requests) == n + 1 and srv.requests[-1].status is None
+    srv.set(stall=False)
+    # down
+    srv.stop()
+    with pytest.raises(ConnectionRefusedError):
+        https_get(STS_ADDRS[0], port, host)
+    srv.start()
+    assert https_get(STS_ADDRS[0], port, host, test_ca.ca_file)[0] == 200
+    # curl, as libcurl fetches it
+    if shutil.which("curl"):
+        r = sh(["curl", "-sS", "--max-time", "10", "--cacert",
+                test_ca.ca_file, "--resolve", "%s:%d:%s" % (
+                    host, port, STS_ADDRS[0]),
+                "https://%s:%d%s" % (host, port, STS_PATH)])
+        assert r.stdout == pol.replace("\r\n", "\n")   # text mode
+
+
+def test_sts_server_bad_certificates(sts_server, test_ca):
+    port = free_port([STS_ADDRS[1], STS_ADDRS[2]])
+    wrong = sts_server("w.test", STS_ADDRS[1], port=port, cert="wrong",
+                       body=sts_policy("enforce", ["mx.w.test"]))
+    selfs = sts_server("s.test", STS_ADDRS[2], port=port, cert="self",
+                       body=sts_policy("enforce", ["mx.s.test"]))
+    with pytest.raises(ssl.SSLCertVerificationError, match="mismatch|match"):
+        https_get(STS_ADDRS[1], port, "mta-sts.w.test", test_ca.ca_file)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        https_get(STS_ADDRS[2], port, "mta-sts.s.test", test_ca.ca_file)
+    # unverified, both serve
+    assert https_get(STS_ADDRS[1], port, "mta-sts.w.test")[0] == 200
+    assert https_get(STS_ADDRS[2], port, "mta-sts.s.test")[0] == 200
+    # the failed handshakes are not requests
+    assert len(wrong.requests) == 1 and len(selfs.requests) == 1
+
+
+# ---- StripProxy ----
+
+def test_strip_proxy_refuse(smtp_peer, strip_proxy, netlab_port, test_ca):
+    cert, key = test_ca.leaf(["mx1.x.test"])
+    peer = smtp_peer(ADDRS[1], cert=cert, key=key)
+    px = strip_proxy(ADDRS[0], ADDRS[1])
+    c = Raw(ADDRS[0], netlab_port)
+    assert c.reply().startswith(b"220")
+    r = c.cmd("EHLO client.test")
+    assert b"STARTTLS" not in r
+    assert b"250-XXXXXXXA\r\n" in r or b"250 XXXXXXXA\r\n" in r
+    assert r.startswith(b"250-peer.test")
+    assert c.cmd("STARTTLS").startswith(b"500")
+    assert c.cmd("MAIL FROM:<a@x.test>").startswith(b"250")
+    assert c.cmd("RCPT TO:<b@x.test>").startswith(b"250")
+    assert c.cmd("DATA").startswith(b"354")
+    assert c.cmd("Subject: plain\r\n\r\n..dot\r\nsecret body\r\n.") \
+        .startswith(b"250")
+    c.cmd("QUIT")
+    c.close()
+    s, = px.wait_for_sessions(1)
+    assert s.stripped == 1 and s.starttls == "refused"
+    assert "STARTTLS" in s.commands
+    assert px.plaintext_data == b"Subject: plain\r\n\r\n..dot\r\nsecret body\r\n"
+    m, = peer.wait_for_messages(1)
+    assert not m.session.tls and b"secret body" in m.data
+    # the STARTTLS never reached the peer
+    assert "STARTTLS" not in peer.sessions[0].commands
+    # the unmodified EHLO reply really had STARTTLS: same length
+    c = Raw(ADDRS[1], netlab_port)
+    c.reply()
+    direct = c.cmd("EHLO client.test")
+    c.close()
+    assert len(direct) == len(r) and b"STARTTLS" in direct
+
+
+def test_strip_proxy_rewrite_pipelined_and_bdat(smtp_peer, strip_proxy,
+                                                netlab_port, test_ca):
+    cert, key = test_ca.leaf(["mx1.x.test"])
+    peer = smtp_peer(ADDRS[1], cert=cert, key=key)
+    px = strip_proxy(ADDRS[0], ADDRS[1], starttls="rewrite")
+    c = Raw(ADDRS[0], netlab_port)
+    c.reply()
+    c.cmd("EHLO client.test")
+    assert c.cmd("STARTTLS").startswith(b"500")      # the peer's answer
+    assert "XXXXXXXX" in peer.sessions[0].commands
+    # pipelined MAIL/RCPT/DATA: the commands are not taken for data
+    c.s.sendall(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n")
+    assert c.reply().startswith(b"250")
+    assert c.reply().startswith(b"250")
+    assert c.reply().startswith(b"354")
+    assert c.cmd("one\r\n.").startswith(b"250")
+    assert c.cmd("MAIL FROM:<a@x.test>").startswith(b"250")
+    assert c.cmd("RCPT TO:<b@x.test>").startswith(b"250")
+    c.s.sendall(b"BDAT 5\r\ntwo\r\n")
+    assert c.reply().startswith(b"250")
+    assert c.cmd("BDAT 0 LAST").startswith(b"250")
+    c.cmd("QUIT")
+    c.close()
+    s, = px.wait_for_sessions(1)
+    assert s.starttls == "rewritten"
+    assert px.plaintext_data == b"one\r\ntwo\r\n"
+    assert [m.data for m in peer.wait_for_messages(2)] == [b"one\r\n",
+                                                           b"two\r\n"]
+
+
+def test_strip_proxy_forward_tls_end_to_end(smtp_peer, strip_proxy,
+                                            netlab_port, test_ca):
+    cert, key = test_ca.leaf(["mx1.x.test"])
+    peer = smtp_peer(ADDRS[1], cert=cert, key=key)
+    px = strip_proxy(ADDRS[0], ADDRS[1], starttls="forward")
+    c = Raw(ADDRS[0], netlab_port)
+    c.reply()
+    assert b"XXXXXXXA" in c.cmd("EHLO client.test")
+    assert c.cmd("STARTTLS").startswith(b"220")
+    c.s = client_ctx(test_ca.ca_file, "mx1.x.test").wrap_socket(
+        c.s, server_hostname="mx1.x.test")
+    r = c.cmd("EHLO client.test")
+    assert b"250" in r
+    assert c.cmd("MAIL FROM:<a@x.test>").startswith(b"250")
+    assert c.cmd("RCPT TO:<b@x.test>").startswith(b"250")
+    assert c.cmd("DATA").startswith(b"354")
+    assert c.cmd("secret\r\n.").startswith(b"250")
+    c.cmd("QUIT")
+    c.close()
+    m, = peer.wait_for_messages(1)
+    assert m.session.tls and m.data == b"secret\r\n"
+    s, = px.wait_for_sessions(1)
+    assert s.starttls == "forwarded" and s.passthrough
+    assert px.plaintext_data == b""
+    # transparent mode: nothing rewritten
+    px2 = strip_proxy(ADDRS[2], ADDRS[1], strip=False)
+    c = Raw(ADDRS[2], netlab_port)
+    c.reply()
+    assert b"STARTTLS" in c.cmd("EHLO client.test")
+    c.close()
+    assert px2.wait_for_sessions(1)[0].stripped == 0

@@ -52,11 +52,12 @@ struct remote_report_run {
 	void *arg;
 };
 
+/* One report of a run: to the queue (tlsrpt_send's arg is the run). */
 static void
 remote_tls_send_cb(void *arg, const char *sender, const char *const *rcpts,
     size_t nrcpts, const char *msg, size_t len)
 {
-	struct remote *r = arg;
+	struct remote *r = ((struct remote_report_run *)arg)->r;
 
 	if (r->send != NULL)
 		r->send(r->send_arg, sender, rcpts, nrcpts, msg, len);
@@ -173,10 +174,10 @@ mta_tls_downgrade(struct mta_conn *c, const char *what)
 	t = (time_t)last;
 	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
 	defer = cf->tls_remember_policy == CONF_REMEMBER_DEFER;
-	log_warn("probable STARTTLS downgrade host=%s relay=%s last-tls=%s "
-	    "now=\"%s\" action=%s", log_escape(c->host, strlen(c->host), host,
-	    sizeof(host)), c->relay, iso, log_escape(what, strlen(what), w,
-	    sizeof(w)), defer ? "defer" : "plaintext");
+	log_warn("probable STARTTLS downgrade host=%s last-tls=%s now=\"%s\" "
+	    "action=%s relay=%s", log_escape(c->host, strlen(c->host), host,
+	    sizeof(host)), iso, log_escape(what, strlen(what), w, sizeof(w)),
+	    defer ? "defer" : "plaintext", c->relay);
 	return defer;
 }
 

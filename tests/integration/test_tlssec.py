@@ -30,11 +30,6 @@ from netlab import ADDRS, STS_ADDRS, TestCA, sts_policy  # noqa: E402
 
 pytest_plugins = ["netlab"]
 
-# The lead registers the marker (conftest.py pytest_configure):
-#   config.addinivalue_line("markers", "tlssec: issue-5 transport security
-#                           end-to-end tests (test_tlssec.py)")
-pytestmark = pytest.mark.tlssec
-
 SENDER = "alice@example.test"
 WAIT = 60          # seconds: deliveries, deferrals, reports
 
@@ -69,9 +64,10 @@ def log_count(p, pattern):
 def wait_deferred(p, rcpt, code=r"4\.\d+\.\d+", times=2, timeout=WAIT):
     """Waits until the delivery to rcpt was deferred `times` times (a retry
     too: the first refusal is not a lucky race), with an enhanced code
-    matching `code`. Returns the last such log line."""
-    rx = r"to=<%s> [^\n]*code=%s status=deferred[^\n]*" % (re.escape(rcpt),
-                                                           code)
+    matching `code`. Returns the last such log line (the remote
+    process's, which names the security that applied)."""
+    rx = (r"petrel\[remote\]: \S+ qid=\S+ to=<%s> [^\n]*code=%s "
+          r"status=deferred[^\n]*" % (re.escape(rcpt), code))
     deadline = time.monotonic() + timeout
     while log_count(p, rx) < times:
         if time.monotonic() > deadline:
@@ -589,7 +585,7 @@ def test_requiretls_bounced_towards_plain_host(petrel_factory, dns,
     """REQUIRETLS towards a host with neither DANE nor MTA-STS (insecure
     zone; it even offers STARTTLS with a self-signed certificate and
     advertises REQUIRETLS): the TLS cannot be authenticated, so the
-    message is never sent there and alice gets a DSN with 5.7.10."""
+    message is never sent there and alice gets a DSN with 5.7.30."""
     cert, key = test_ca.self_signed(["mx1.rt2.test"])
     peer = smtp_peer(ADDRS[22], cert=cert, key=key, requiretls=True)
     secure_mx(dns, "rt2.test", "mx1.rt2.test", ADDRS[22], zone="insecure")
@@ -599,7 +595,7 @@ def test_requiretls_bounced_towards_plain_host(petrel_factory, dns,
     assert dsn.get_content_type() == "multipart/report"
     text = dsn.as_string()
     assert "Action: failed" in text
-    assert "Status: 5.7.10" in text
+    assert "Status: 5.7.30" in text
     assert "bob@rt2.test" in text
     assert_nothing_delivered(peer)
 
@@ -609,7 +605,7 @@ def test_requiretls_not_advertised_by_dane_host(petrel_factory, dns,
                                                 netlab_port):
     """REQUIRETLS towards a DANE-authenticated host that does not
     advertise REQUIRETLS (RFC 8689 4.2.1: the next hop must): not relayed,
-    bounced with 5.7.x (5.7.10 per the brief; RFC 8689 also names
+    bounced with 5.7.x (5.7.30 per the brief; RFC 8689 also names
     5.7.30), the peer gets no MAIL."""
     cert, key = test_ca.leaf(["mx1.rt3.test"])
     peer = smtp_peer(ADDRS[23], cert=cert, key=key)      # no REQUIRETLS

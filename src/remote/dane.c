@@ -163,8 +163,10 @@ int
 dane_apply(SSL *ssl, const struct dane_host *h, char *err, size_t errsz)
 {
 	size_t i, added = 0;
+	char sni[DNS_NAME_MAX + 1];	/* the macro casts const away */
 
-	if (SSL_set_tlsext_host_name(ssl, h->base) != 1 ||
+	snprintf(sni, sizeof(sni), "%s", h->base);
+	if (SSL_set_tlsext_host_name(ssl, sni) != 1 ||
 	    SSL_dane_enable(ssl, h->base) <= 0) {
 		snprintf(err, errsz, "DANE set-up failed");
 		return -1;

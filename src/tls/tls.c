@@ -263,10 +263,12 @@ int
 tls_client_prepare(SSL *ssl, const char *host)
 {
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+	char sni[256];	/* the macro below casts const away */
 
 	/* SNI only for names, never for address literals (RFC 6066 3). */
 	if (strchr(host, ':') == NULL && strspn(host, "0123456789.") !=
-	    strlen(host) && SSL_set_tlsext_host_name(ssl, host) != 1)
+	    strlen(host) && ((size_t)snprintf(sni, sizeof(sni), "%s", host) >=
+	    sizeof(sni) || SSL_set_tlsext_host_name(ssl, sni) != 1))
 		return -1;
 	X509_VERIFY_PARAM_set_hostflags(vp,
 	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);

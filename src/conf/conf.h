@@ -154,7 +154,7 @@ struct conf {
 				 * for ub_ctx_set_option(NAME ":", VALUE) */
 	size_t ndns_options;	/* number of pairs */
 
-	/* Transport security (issue 5: src/remote/tlspol.c and friends). */
+	/* Transport security (src/remote: mta.c, dane.c, sts.c, tlsrpt.c). */
 	bool dane;		/* dane yes|no; default yes: DANE (RFC 7672)
 				 * wherever DNSSEC validation is available */
 	bool mta_sts;		/* mta-sts yes|no; default yes (RFC 8461) */

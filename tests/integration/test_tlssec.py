@@ -594,7 +594,7 @@ def test_requiretls_bounced_towards_plain_host(petrel_factory, dns,
     """REQUIRETLS towards a host with neither DANE nor MTA-STS (insecure
     zone; it even offers STARTTLS with a self-signed certificate and
     advertises REQUIRETLS): the TLS cannot be authenticated, so the
-    message is never sent there and alice gets a DSN with 5.7.10."""
+    message is never sent there and alice gets a DSN with 5.7.30."""
     cert, key = test_ca.self_signed(["mx1.rt2.test"])
     peer = smtp_peer(ADDRS[22], cert=cert, key=key, requiretls=True)
     secure_mx(dns, "rt2.test", "mx1.rt2.test", ADDRS[22], zone="insecure")
@@ -604,7 +604,7 @@ def test_requiretls_bounced_towards_plain_host(petrel_factory, dns,
     assert dsn.get_content_type() == "multipart/report"
     text = dsn.as_string()
     assert "Action: failed" in text
-    assert "Status: 5.7.10" in text
+    assert "Status: 5.7.30" in text
     assert "bob@rt2.test" in text
     assert_nothing_delivered(peer)
 
@@ -614,7 +614,7 @@ def test_requiretls_not_advertised_by_dane_host(petrel_factory, dns,
                                                 netlab_port):
     """REQUIRETLS towards a DANE-authenticated host that does not
     advertise REQUIRETLS (RFC 8689 4.2.1: the next hop must): not relayed,
-    bounced with 5.7.x (5.7.10 per the brief; RFC 8689 also names
+    bounced with 5.7.x (5.7.30 per the brief; RFC 8689 also names
     5.7.30), the peer gets no MAIL."""
     cert, key = test_ca.leaf(["mx1.rt3.test"])
     peer = smtp_peer(ADDRS[23], cert=cert, key=key)      # no REQUIRETLS

@@ -70,10 +70,11 @@ def log_count(p, pattern):
 def wait_deferred(p, rcpt, code=r"4\.\d+\.\d+", times=2, timeout=WAIT):
     """Waits until the delivery to rcpt was deferred `times` times (a retry
     too: the first refusal is not a lucky race), with an enhanced code
-    matching `code`. Returns the last such log line. Fails at once when
-    the recipient was sent or bounced instead."""
-    rx = r"to=<%s> [^\n]*code=%s status=deferred[^\n]*" % (re.escape(rcpt),
-                                                           code)
+    matching `code`. Returns the last such line of the remote process.
+    Fails at once when the recipient was sent or bounced instead."""
+    # the remote process's line (it has security=), not the queue's
+    rx = r"petrel\[remote\]:[^\n]* to=<%s> [^\n]*code=%s status=deferred" \
+        r"[^\n]*" % (re.escape(rcpt), code)
     done = r"to=<%s> [^\n]*status=(sent|bounced)[^\n]*" % re.escape(rcpt)
     deadline = time.monotonic() + timeout
     while log_count(p, rx) < times:

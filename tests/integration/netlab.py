@@ -161,7 +161,7 @@ before it imports anything from netlab):
                    PostfixPeer on netlab_port, stopped after the test
     other_ca       session TestCA "netlab forger CA" (not trusted by
                    test_ca.ca_file): forged certificates
-    sts_server     factory: sts_server(domain, addr, port=443,
+    sts_server     factory: sts_server(domain, addr=None, port=443,
                    cert="good"|"wrong"|"self"|(cert, key), **opts) ->
                    started StsServer for mta-sts.DOMAIN
     strip_proxy    factory: strip_proxy(addr, upstream_addr, **opts) ->
@@ -171,6 +171,7 @@ See tests/integration/README.md for an example outbound test.
 """
 import base64
 import contextlib
+import errno
 import hashlib
 import itertools
 import os
@@ -2550,15 +2551,16 @@ def other_ca(netlab_dir):
 
 @pytest.fixture
 def sts_server(test_ca):
-    """Factory: sts_server(domain, addr, port=443, cert="good"|"wrong"|
-    "self"|(cert, key), **StsServer options) -> a started StsServer for
+    """Factory: sts_server(domain, addr=None, port=443, cert="good"|"wrong"|
+    "self"|(cert, key), **StsServer options) -> a started StsServer (addr
+    None: on a free STS_ADDRS address, srv.addr) for
     mta-sts.DOMAIN ("good": a TestCA leaf for that name, "wrong": a TestCA
     leaf for another name, "self": self-signed for that name); all stopped
     after the test. The DNS records are the test's: dns.mta_sts(domain,
     addr)."""
     servers = []
 
-    def make(domain, addr, port=443, cert="good", **kw):
+    def make(domain, addr=None, port=443, cert="good", **kw):
         host = "mta-sts." + domain.rstrip(".")
         if cert == "good":
             cert = test_ca.leaf([host])
@@ -2566,7 +2568,19 @@ def sts_server(test_ca):
             cert = test_ca.leaf(["wrong-name." + domain.rstrip(".")])
         elif cert == "self":
             cert = test_ca.self_signed([host])
-        srv = StsServer(addr, port, cert=cert[0], key=cert[1], **kw)
+        srv = None
+        # addr None: the first STS_ADDRS address whose port is free
+        # (another test run on this machine may hold some of them)
+        for a in ([addr] if addr else random.sample(STS_ADDRS,
+                                                    len(STS_ADDRS))):
+            try:
+                srv = StsServer(a, port, cert=cert[0], key=cert[1], **kw)
+                break
+            except OSError as e:
+                if addr or e.errno != errno.EADDRINUSE:
+                    raise
+        if srv is None:
+            raise NetlabError("no STS_ADDRS address has port %d free" % port)
         servers.append(srv)
         return srv
     yield make

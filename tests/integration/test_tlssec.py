@@ -540,6 +540,34 @@ def test_remember_tls_defers_after_starttls_disappears(
                    for c in s.commands), later
 
 
+def test_remember_tls_survives_restart_and_forget(
+        petrel_factory, dns, smtp_peer, test_ca, netlab_port):
+    """The record is kept across a restart (STATE/remote/tls-seen): after
+    the host drops STARTTLS and petrel restarts, the message is still
+    deferred. `petrel tls list` names the host; `petrel tls forget HOST`
+    drops it, and the next try delivers in plaintext."""
+    peer = remember_setup(dns, smtp_peer, test_ca, "rem3.test", ADDRS[27])
+    p = petrel_factory(extra=relay_conf(dns, netlab_port))
+    send(p, "bob@rem3.test", "remember 1")
+    peer.wait_for_messages(1, timeout=WAIT)
+    p.wait_queue_empty()
+    drop_starttls(peer)
+    p.restart()
+    send(p, "carol@rem3.test", "remember 2")
+    wait_deferred(p, "carol@rem3.test", code=r"4\.7\.5")
+    r = petrel_tls(p, "list")
+    assert r.returncode == 0, r.stderr
+    assert "mx1.rem3.test" in r.stdout, r.stdout
+    r = petrel_tls(p, "forget", "mx1.rem3.test")
+    assert r.returncode == 0 and "forgotten" in r.stdout, (r.stdout,
+                                                           r.stderr)
+    assert "mx1.rem3.test" not in petrel_tls(p, "list").stdout
+    r = petrel_tls(p, "forget", "mx1.rem3.test")
+    assert r.returncode != 0 and "no record" in r.stderr, r.stderr
+    m2 = peer.wait_for_messages(2, timeout=WAIT)[1]
+    assert not m2.session.tls and m2.recipients == ["carol@rem3.test"]
+
+
 def test_remember_tls_warn_delivers_plaintext(petrel_factory, dns, smtp_peer,
                                               test_ca, netlab_port):
     """tls-remember-policy warn: the same downgrade is logged (action=

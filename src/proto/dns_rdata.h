@@ -29,6 +29,7 @@
 /* RR types petrel asks for (RFC 1035 3.2.2, RFC 3596, RFC 6698). */
 #define DNS_RDATA_TYPE_A     1
 #define DNS_RDATA_TYPE_CNAME 5
+#define DNS_RDATA_TYPE_SOA   6
 #define DNS_RDATA_TYPE_TXT   16
 #define DNS_RDATA_TYPE_MX    15
 #define DNS_RDATA_TYPE_AAAA  28

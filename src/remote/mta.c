@@ -153,6 +153,22 @@ remote_new(struct event_base *base, remote_done_fn done, void *arg)
 	return r;
 }
 
+/*
+ * The start-up probe: with DNSSEC validation on, a resolver that strips
+ * signatures (some home routers, some cloud resolvers) makes every answer
+ * bogus and all outbound mail waits. Say so once, plainly.
+ */
+static void
+mta_dnssec_probe_done(const struct dns_answer *a, void *arg)
+{
+	(void)arg;
+	if (a->sec == DNS_SEC_BOGUS)
+		log_warn("DNSSEC validation fails for a probe lookup (%s): the "
+		    "DNS servers used probably strip DNSSEC, and mail to other "
+		    "domains will wait; see dns-resolver in docs/config.md (%s)",
+		    a->qname, a->error);
+}
+
 int
 remote_configure(struct remote *r, const struct remote_env *env, char *err,
     size_t errsz)
@@ -186,6 +202,9 @@ remote_configure(struct remote *r, const struct remote_env *env, char *err,
 	if (cfg->dns == NULL)
 		goto fail;
 	cfg->env.release = env->release;
+	if (env->ta_len > 0 && env->conf->smarthost == NULL)
+		(void)dns_lookup(cfg->dns, "com", DNS_RDATA_TYPE_SOA,
+		    mta_dnssec_probe_done, NULL);
 	mta_cfg_unref(r->cfg);
 	r->cfg = cfg;
 	return 0;

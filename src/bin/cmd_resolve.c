@@ -256,8 +256,8 @@ cmd_resolve_sts_open(
 }
 
 int
-cmd_resolve_env_open(struct cmd_resolve_env *e, const char *config,
-    unsigned flags)
+cmd_resolve_env_open(
+    struct cmd_resolve_env *e, const char *config, unsigned flags)
 {
 	struct conf *c = &e->conf;
 	char err[2048];

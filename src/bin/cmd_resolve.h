@@ -33,25 +33,25 @@ int cmd_resolve_main(int argc, char **argv);
  */
 struct cmd_resolve_env {
 	struct conf conf;
-	struct buf resolv;	/* /etc/resolv.conf (dns-resolver resolv.conf) */
-	struct buf ta;		/* dns-trust-anchor; empty: no validation */
-	struct buf ca;		/* outbound-ca-file (CMD_RESOLVE_ENV_CA) */
-	struct buf sts_ca;	/* mta-sts-ca-file (CMD_RESOLVE_ENV_CA or
-				 * CMD_RESOLVE_ENV_STS_CA) */
+	struct buf resolv; /* /etc/resolv.conf (dns-resolver resolv.conf) */
+	struct buf ta;     /* dns-trust-anchor; empty: no validation */
+	struct buf ca;     /* outbound-ca-file (CMD_RESOLVE_ENV_CA) */
+	struct buf sts_ca; /* mta-sts-ca-file (CMD_RESOLVE_ENV_CA or
+			    * CMD_RESOLVE_ENV_STS_CA) */
 	struct event_base *base;
 	struct dns *dns;
 };
 
-#define CMD_RESOLVE_ENV_STS_CA 0x1u	/* read mta-sts-ca-file */
-#define CMD_RESOLVE_ENV_CA 0x2u		/* both CA files */
+#define CMD_RESOLVE_ENV_STS_CA 0x1u /* read mta-sts-ca-file */
+#define CMD_RESOLVE_ENV_CA     0x2u /* both CA files */
 
 /*
  * Fills e for the configuration file config (NULL: the embedded
  * default). A CA file that is missing is read as empty (nothing
  * verifies). 0, or -1 after printing why on stderr (e is then cleared).
  */
-int cmd_resolve_env_open(struct cmd_resolve_env *e, const char *config,
-    unsigned flags);
+int cmd_resolve_env_open(
+    struct cmd_resolve_env *e, const char *config, unsigned flags);
 /* Frees everything cmd_resolve_env_open made. */
 void cmd_resolve_env_close(struct cmd_resolve_env *e);
 

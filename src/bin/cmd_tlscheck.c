@@ -222,7 +222,7 @@ struct tlscheck_conn {
 };
 
 /* The daemon's remember-TLS record, never closed (see the end of main). */
-static struct tlsseen *tlscheck_seen_keep;
+static struct tlsseen *volatile tlscheck_seen_keep;
 
 static int
 tlscheck_usage(void)

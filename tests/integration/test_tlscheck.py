@@ -24,7 +24,8 @@ import subprocess
 import pytest
 
 pytest.register_assert_rewrite("netlab")
-from netlab import ADDRS, STS_ADDRS, sts_policy  # noqa: E402
+from netlab import (ADDRS, STS_ADDRS, endless, inject,  # noqa: E402
+                    long_line, sts_policy)
 
 pytest_plugins = ["netlab"]
 
@@ -319,6 +320,39 @@ def test_server_by_name_and_by_address(conf, dns, smtp_peer, test_ca,
     assert len(peer.sessions) == n + 1
     assert peer.sessions[-1].tls and peer.sessions[-1].sni is None
     no_mail(peer)
+
+
+def test_hostile_peers(conf, smtp_peer, test_ca, netlab_port):
+    """The peer is not trusted: an endless multi-line EHLO reply and a
+    1 MiB reply line end the probe (bounded, a defer verdict); bytes
+    injected after the 220 to STARTTLS are discarded before the
+    handshake (RFC 3207 4.2), which then succeeds."""
+    a = smtp_peer(ADDRS[38])
+    a.on("ehlo", endless())
+    rc, out = tls_check(conf, "--server", "%s:%d" % (ADDRS[38], netlab_port))
+    assert rc == 1, out
+    assert line(out, "error ehlo:").startswith("error ehlo: malformed reply")
+    assert line(out, "verdict ").startswith(
+        "verdict %s security opportunistic defer EHLO: " % ADDRS[38])
+
+    a.clear_hooks()
+    a.on("connect", long_line())
+    rc, out = tls_check(conf, "--server", "%s:%d" % (ADDRS[38], netlab_port))
+    assert rc == 1, out
+    assert line(out, "error greeting:") == (
+        "error greeting: reply line too long")
+
+    cert, key = test_ca.leaf(["mx1.ck8.test"])
+    b = smtp_peer(ADDRS[39], cert=cert, key=key)
+    b.on("starttls", inject("220 2.0.0 go", b"250 injected\r\n"))
+    rc, out = tls_check(conf, "--server", "%s:%d" % (ADDRS[39], netlab_port))
+    assert rc == 0, out
+    assert line(out, "discarded ") == (
+        "discarded 14 bytes sent before the TLS handshake")
+    assert has(out, r"^  tls TLSv1\.[23] ")
+    assert has(out, r"^  ehlo-tls 250 ")
+    no_mail(a)
+    no_mail(b)
 
 
 def test_usage(tmp_path):

@@ -71,7 +71,7 @@
  *   mta-sts off
  *   tlsa HOST STATE TEXT                (STATE dane, dane-encrypt, none,
  *                                        fail: the TLSA lookup), or
- *   tlsa HOST not-asked TEXT
+ *   tlsa HOST not-asked|timeout TEXT
  *     record U S M HEX                  (each usable record)
  *   plan HOST security SECURITY TEXT    (the security chosen and why;
  *                                        SECURITY none, opportunistic,

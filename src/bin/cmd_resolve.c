@@ -150,7 +150,7 @@ cmd_resolve_iso(time_t t, char *out, size_t outsz)
 		snprintf(out, outsz, "%lld", (long long)t);
 }
 
-static void
+void
 cmd_resolve_sts_print(const char *domain, const struct sts_result *r)
 {
 	char lines[MTA_STS_MX_MAX + 3][MTA_STS_STRING_MAX];
@@ -192,7 +192,7 @@ cmd_resolve_num(const char *v, long min, long max)
 	return n;
 }
 
-static void
+void
 cmd_resolve_print(const struct dns_route *r, bool host_mode)
 {
 	char addr[64];
@@ -224,12 +224,8 @@ cmd_resolve_print(const struct dns_route *r, bool host_mode)
 		    r->enhanced, r->error);
 }
 
-/*
- * The fetcher for --sts: a read-write cache in cache_dir, or a memory
- * cache filled from the daemon's STATE/remote/sts when it is readable.
- * Prints the "cache" line. NULL after printing why it failed.
- */
-static struct sts *
+/* The fetcher for --sts (cmd_resolve.h). */
+struct sts *
 cmd_resolve_sts_open(
     const struct conf *c, struct event_base *base, const char *cache_dir)
 {
@@ -260,19 +256,76 @@ cmd_resolve_sts_open(
 }
 
 int
+cmd_resolve_env_open(
+    struct cmd_resolve_env *e, const char *config, unsigned flags)
+{
+	struct conf *c = &e->conf;
+	char err[2048];
+
+	memset(e, 0, sizeof(*e));
+	buf_init(&e->resolv, CMD_RESOLVE_FILE_MAX);
+	buf_init(&e->ta, CMD_RESOLVE_FILE_MAX);
+	buf_init(&e->ca, CMD_RESOLVE_FILE_MAX);
+	buf_init(&e->sts_ca, CMD_RESOLVE_FILE_MAX);
+	if (bundle_load_conf(config, c, err, sizeof(err)) != 0)
+		goto fail;
+	if ((c->dns_mode == CONF_DNS_RESOLVCONF &&
+		cmd_resolve_read(CMD_RESOLV_CONF, &e->resolv, true, err,
+		    sizeof(err)) != 0) ||
+	    (c->dns_trust_anchor != NULL &&
+		cmd_resolve_read(
+		    c->dns_trust_anchor, &e->ta, false, err, sizeof(err)) != 0))
+		goto fail;
+	if ((flags & (CMD_RESOLVE_ENV_STS_CA | CMD_RESOLVE_ENV_CA)) != 0 &&
+	    c->sts_ca_file != NULL &&
+	    cmd_resolve_read(
+		c->sts_ca_file, &e->sts_ca, true, err, sizeof(err)) != 0)
+		goto fail;
+	if ((flags & CMD_RESOLVE_ENV_CA) != 0 && c->outbound_ca_file != NULL &&
+	    cmd_resolve_read(
+		c->outbound_ca_file, &e->ca, true, err, sizeof(err)) != 0)
+		goto fail;
+	if ((e->base = event_base_new()) == NULL) {
+		snprintf(err, sizeof(err), "cannot create the event loop");
+		goto fail;
+	}
+	e->dns = dns_new(e->base, c, e->resolv.data, e->resolv.len, e->ta.data,
+	    e->ta.len, err, sizeof(err));
+	if (e->dns == NULL)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "petrel: %s\n", err);
+	cmd_resolve_env_close(e);
+	return -1;
+}
+
+void
+cmd_resolve_env_close(struct cmd_resolve_env *e)
+{
+	dns_free(e->dns);
+	e->dns = NULL;
+	if (e->base != NULL)
+		event_base_free(e->base);
+	e->base = NULL;
+	buf_clear(&e->resolv);
+	buf_clear(&e->ta);
+	buf_clear(&e->ca);
+	buf_clear(&e->sts_ca);
+	conf_free(&e->conf);
+}
+
+int
 cmd_resolve_main(int argc, char **argv)
 {
 	const char *config = NULL, *name = NULL, *sts_cache = NULL;
 	long sts_port = 443, sts_timeout = STS_TIMEOUT;
-	struct buf resolv, ta, ca;
+	struct cmd_resolve_env e;
 	struct sts *sts = NULL;
 	bool sts_mode = false;
 	struct cmd_resolve cr;
 	struct timeval tv = {CMD_RESOLVE_TIMEOUT, 0};
 	struct event *timer;
-	struct dns *d;
-	struct conf c;
-	char err[2048];
 	bool host_mode = false;
 	int i, rc = 1;
 
@@ -305,56 +358,28 @@ cmd_resolve_main(int argc, char **argv)
 	}
 	if (name == NULL || (sts_mode && host_mode))
 		return cmd_resolve_usage();
-	if (bundle_load_conf(config, &c, err, sizeof(err)) != 0) {
-		fprintf(stderr, "petrel: %s\n", err);
+	if (cmd_resolve_env_open(
+		&e, config, sts_mode ? CMD_RESOLVE_ENV_STS_CA : 0) != 0)
 		return 1;
-	}
-	buf_init(&resolv, CMD_RESOLVE_FILE_MAX);
-	buf_init(&ta, CMD_RESOLVE_FILE_MAX);
-	buf_init(&ca, CMD_RESOLVE_FILE_MAX);
-	if ((c.dns_mode == CONF_DNS_RESOLVCONF &&
-		cmd_resolve_read(
-		    CMD_RESOLV_CONF, &resolv, true, err, sizeof(err)) != 0) ||
-	    (c.dns_trust_anchor != NULL &&
-		cmd_resolve_read(
-		    c.dns_trust_anchor, &ta, false, err, sizeof(err)) != 0)) {
-		fprintf(stderr, "petrel: %s\n", err);
-		goto out;
-	}
-	if (sts_mode && c.sts_ca_file != NULL &&
-	    cmd_resolve_read(c.sts_ca_file, &ca, true, err, sizeof(err)) != 0) {
-		fprintf(stderr, "petrel: %s\n", err);
-		goto out;
-	}
 	memset(&cr, 0, sizeof(cr));
-	if ((cr.base = event_base_new()) == NULL) {
-		fprintf(stderr, "petrel: cannot create the event loop\n");
-		goto out;
-	}
-	d = dns_new(cr.base, &c, resolv.data, resolv.len, ta.data, ta.len, err,
-	    sizeof(err));
-	if (d == NULL) {
-		fprintf(stderr, "petrel: %s\n", err);
-		event_base_free(cr.base);
-		goto out;
-	}
+	cr.base = e.base;
 	timer = evtimer_new(cr.base, cmd_resolve_timeout, &cr);
 	if (timer == NULL || evtimer_add(timer, &tv) != 0) {
 		fprintf(stderr, "petrel: cannot arm a timer\n");
 		exit(1);
 	}
 	if (sts_mode) {
-		sts = cmd_resolve_sts_open(&c, cr.base, sts_cache);
+		sts = cmd_resolve_sts_open(&e.conf, cr.base, sts_cache);
 		if (sts == NULL)
 			exit(1);
 		sts_set_port(sts, (unsigned)sts_port);
 		sts_set_timeout(sts, (unsigned)sts_timeout);
-		(void)sts_get(
-		    sts, d, ca.data, ca.len, name, cmd_resolve_sts_done, &cr);
+		(void)sts_get(sts, e.dns, e.sts_ca.data, e.sts_ca.len, name,
+		    cmd_resolve_sts_done, &cr);
 	} else if (host_mode)
-		(void)dns_host(d, name, cmd_resolve_done, &cr);
+		(void)dns_host(e.dns, name, cmd_resolve_done, &cr);
 	else
-		(void)dns_mx(d, name, cmd_resolve_done, &cr);
+		(void)dns_mx(e.dns, name, cmd_resolve_done, &cr);
 	(void)event_base_dispatch(cr.base);
 	if (sts_mode) {
 		if (cr.sts != NULL) {
@@ -376,16 +401,10 @@ cmd_resolve_main(int argc, char **argv)
 		    CMD_RESOLVE_TIMEOUT);
 	}
 	event_free(timer);
-	dns_free(d);
-	event_base_free(cr.base);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "petrel: cannot write the output\n");
 		rc = 1;
 	}
-out:
-	buf_clear(&resolv);
-	buf_clear(&ta);
-	buf_clear(&ca);
-	conf_free(&c);
+	cmd_resolve_env_close(&e);
 	return rc;
 }

@@ -4,7 +4,8 @@
  * which build this is, `petrel user` edits the accounts file (cmd_user.c),
  * `petrel queue ...` and `petrel reload` ask the running server
  * (cmd_queue.c), `petrel resolve` shows the outbound route to a domain
- * (cmd_resolve.c), `petrel sendmail` submits a message on this host (also
+ * (cmd_resolve.c), `petrel tls-check` explains the transport security
+ * towards a destination (cmd_tlscheck.c), `petrel sendmail` submits a message on this host (also
  * run as "sendmail" through a symlink; cmd_sendmail.c). `petrel __child`
  * is how the parent starts its unprivileged processes (not for people).
  */
@@ -22,6 +23,7 @@
 #include "bin/cmd_queue.h"
 #include "bin/cmd_resolve.h"
 #include "bin/cmd_sendmail.h"
+#include "bin/cmd_tlscheck.h"
 #include "bin/cmd_user.h"
 #include "bin/proc.h"
 #include "lib/log.h"
@@ -38,6 +40,8 @@ usage(void)
 	    "       petrel reload [--config FILE]\n"
 	    "       petrel resolve [--host] DOMAIN [--config FILE]\n"
 	    "       petrel resolve --sts DOMAIN [--sts-cache DIR] [--config FILE]\n"
+	    "       petrel tls-check DOMAIN [--config FILE]\n"
+	    "       petrel tls-check --server HOST[:PORT] [--config FILE]\n"
 	    "       petrel user add [--config FILE] ADDRESS [--address EXTRA]..."
 	    " [--no-password]\n"
 	    "       petrel user passwd|del [--config FILE] ADDRESS\n"
@@ -207,6 +211,8 @@ main(int argc, char **argv)
 		return cmd_tls_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "resolve") == 0)
 		return cmd_resolve_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "tls-check") == 0)
+		return cmd_tlscheck_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "user") == 0)
 		return cmd_user_main(argc - 2, argv + 2);
 	for (i = 2; i < argc; i++) {

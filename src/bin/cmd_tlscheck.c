@@ -130,6 +130,7 @@
 #include "remote/dane.h"
 #include "remote/dns.h"
 #include "remote/sts.h"
+#include "remote/tlsdecide.h"
 #include "remote/tlsseen.h"
 #include "tls/tls.h"
 
@@ -142,23 +143,8 @@
 #define TLSCHECK_TEXT_MAX       256 /* bytes of one peer field shown */
 #define TLSCHECK_WHY_MAX        640
 
-/* How a host is secured (remote/mta_int.h enum mta_security, whose
- * names the log uses; smarthost is not a case here). */
-enum tlscheck_sec {
-	TLSCHECK_SEC_NONE,
-	TLSCHECK_SEC_OPP,
-	TLSCHECK_SEC_ENCRYPT,
-	TLSCHECK_SEC_VERIFY,
-	TLSCHECK_SEC_DANE,
-	TLSCHECK_SEC_STS,
-	TLSCHECK_SEC_STS_TESTING,
-};
-
-static const char *const tlscheck_sec_names[] = {"none", "opportunistic",
-    "encrypt", "verify", "dane", "mta-sts", "mta-sts-testing"};
-
 struct tlscheck_plan {
-	enum tlscheck_sec sec;
+	enum mta_security sec; /* remote/tlsdecide.h */
 	bool skip;         /* unusable: delivery does not try it */
 	const char *label; /* how reasons name the security */
 	char why[TLSCHECK_WHY_MAX];
@@ -431,83 +417,80 @@ tlscheck_dane_absent(const struct tlscheck *tc, size_t i)
 					: "addresses not DNSSEC-signed";
 }
 
+/* How reasons name a security choice. */
+static const char *
+tlscheck_label(enum mta_security sec, const struct dane_host *dh)
+{
+	switch (sec) {
+	case MTA_SEC_NONE:
+		return "tls-policy none";
+	case MTA_SEC_VERIFY:
+		return "tls-policy verify";
+	case MTA_SEC_DANE:
+		return "DANE";
+	case MTA_SEC_ENCRYPT:
+		return dh != NULL && dh->state == DANE_ENCRYPT ?
+		    "DANE without usable TLSA records" : "tls-policy encrypt";
+	case MTA_SEC_STS:
+		return "MTA-STS enforce";
+	case MTA_SEC_STS_TESTING:
+		return "MTA-STS testing";
+	default:
+		return "opportunistic";
+	}
+}
+
 /*
- * The security petrel chooses for host i, in the order of mta_host_decide
- * (the operator's tls-policy none/verify, DANE, MTA-STS, tls-policy
- * encrypt, opportunistic), for a message without REQUIRETLS.
+ * The security petrel chooses for host i: the delivery's own decision
+ * (remote/tlsdecide.h), for a message without REQUIRETLS.
  */
 static void
 tlscheck_decide(const struct tlscheck *tc, size_t i, struct tlscheck_plan *p)
 {
 	const struct dns_host *h = &tc->route->hosts[i];
-	const struct dane_host *dh = tc->dane[i];
 	const struct sts_result *sr = &tc->sts_res;
-	bool sts = tc->sts_done && sr->status == STS_OK &&
-		   sr->policy.mode != MTA_STS_NONE;
+	struct tls_decide_in in;
+	struct tls_decision d;
 
 	memset(p, 0, sizeof(*p));
-	p->sec = TLSCHECK_SEC_OPP;
+	p->sec = MTA_SEC_OPPORTUNISTIC;
 	p->label = "opportunistic";
 	if (h->naddrs == 0) {
 		p->skip = true;
 		snprintf(p->why, sizeof(p->why), "no addresses%s%s",
 		    h->error[0] ? ": " : "", h->error);
-	} else if (tc->policy == CONF_TLS_NONE) {
-		p->sec = TLSCHECK_SEC_NONE;
-		p->label = "tls-policy none";
-		snprintf(p->why, sizeof(p->why), "tls-policy none");
-	} else if (tc->policy == CONF_TLS_VERIFY) {
-		p->sec = TLSCHECK_SEC_VERIFY;
-		p->label = "tls-policy verify";
-		snprintf(p->why, sizeof(p->why), "tls-policy verify");
-	} else if (tc->dane_asked[i] && dh == NULL) {
+		return;
+	}
+	if (tc->dane_asked[i] && tc->dane[i] == NULL) {
 		/* Delivery would wait for the answer; we cannot. */
 		p->skip = true;
 		snprintf(p->why, sizeof(p->why),
 		    "no TLSA answer within %d seconds",
 		    TLSCHECK_LOOKUP_TIMEOUT);
-	} else if (dh != NULL && dh->state == DANE_FAIL) {
-		p->skip = true;
-		snprintf(p->why, sizeof(p->why),
-		    "host unusable: %s (RFC 7672 2.2)", dh->why);
-	} else if (dh != NULL && dh->state == DANE_USABLE) {
-		p->sec = TLSCHECK_SEC_DANE;
-		p->label = "DANE";
-		snprintf(p->why, sizeof(p->why), "%s", dh->why);
-	} else if (dh != NULL && dh->state == DANE_ENCRYPT) {
-		p->sec = TLSCHECK_SEC_ENCRYPT;
-		p->label = "DANE without usable TLSA records";
-		snprintf(p->why, sizeof(p->why),
-		    "%s: TLS without authentication", dh->why);
-	} else if (sts && sr->policy.mode == MTA_STS_ENFORCE &&
-		   !mta_sts_mx_match(&sr->policy, h->name)) {
-		/* RFC 8461 4.2 */
-		p->skip = true;
-		snprintf(p->why, sizeof(p->why),
-		    "host not listed in MTA-STS policy (id %s)", sr->id);
-	} else if (sts) {
-		bool enforce = sr->policy.mode == MTA_STS_ENFORCE;
-
-		p->sec = enforce ? TLSCHECK_SEC_STS : TLSCHECK_SEC_STS_TESTING;
-		p->label = enforce ? "MTA-STS enforce" : "MTA-STS testing";
-		snprintf(p->why, sizeof(p->why), "MTA-STS policy id %s mode %s",
-		    sr->id, mta_sts_mode_name(sr->policy.mode));
-	} else if (tc->policy == CONF_TLS_ENCRYPT) {
-		p->sec = TLSCHECK_SEC_ENCRYPT;
-		p->label = "tls-policy encrypt";
-		snprintf(p->why, sizeof(p->why), "tls-policy encrypt");
-	} else {
-		snprintf(
-		    p->why, sizeof(p->why), "%s", tlscheck_dane_absent(tc, i));
+		return;
 	}
+	memset(&in, 0, sizeof(in));
+	in.host = h->name;
+	in.domain = tc->route->domain;
+	in.policy = tc->policy;
+	in.dane_on = tc->dane_on;
+	in.sec = h->sec;
+	in.dane = tc->dane[i];
+	in.sts = tc->sts_done && sr->status == STS_OK ? &sr->policy : NULL;
+	in.sts_id = sr->id;
+	tls_decide(&in, &d);
+	p->sec = d.security;
+	p->skip = d.skip;
+	p->label = tlscheck_label(d.security, tc->dane[i]);
+	snprintf(p->why, sizeof(p->why), "%s", d.why);
 }
 
 static bool
 tlscheck_required(const struct tlscheck_plan *p)
 {
-	return p->sec == TLSCHECK_SEC_ENCRYPT ||
-	       p->sec == TLSCHECK_SEC_VERIFY || p->sec == TLSCHECK_SEC_DANE ||
-	       p->sec == TLSCHECK_SEC_STS;
+	return p->sec == MTA_SEC_ENCRYPT ||
+	       p->sec == MTA_SEC_VERIFY || p->sec == MTA_SEC_DANE ||
+	       p->sec == MTA_SEC_STS;
 }
 
 /*
@@ -838,7 +821,7 @@ tlscheck_handshake(const struct tlscheck *tc, struct tlscheck_conn *c,
     const struct tlscheck_plan *p, const struct dane_host *dh, const char *name)
 {
 	SSL_CTX *ctx =
-	    p->sec == TLSCHECK_SEC_STS || p->sec == TLSCHECK_SEC_STS_TESTING
+	    p->sec == MTA_SEC_STS || p->sec == MTA_SEC_STS_TESTING
 		? tc->ctx_sts
 		: tc->ctx;
 	int64_t deadline = tlscheck_now_ms() + (int64_t)c->timeout * 1000;
@@ -846,7 +829,7 @@ tlscheck_handshake(const struct tlscheck *tc, struct tlscheck_conn *c,
 
 	c->ssl = SSL_new(ctx);
 	if (c->ssl == NULL ||
-	    (p->sec == TLSCHECK_SEC_DANE && dh != NULL
+	    (p->sec == MTA_SEC_DANE && dh != NULL
 		    ? dane_apply(c->ssl, dh, why, sizeof(why))
 		    : tls_client_prepare(c->ssl, name)) != 0 ||
 	    SSL_set_fd(c->ssl, c->fd) != 1) {
@@ -1008,7 +991,7 @@ tlscheck_verify(const struct tlscheck *tc, struct tlscheck_conn *c,
     struct tlscheck_out *o)
 {
 	bool sts_ctx =
-	    p->sec == TLSCHECK_SEC_STS || p->sec == TLSCHECK_SEC_STS_TESTING;
+	    p->sec == MTA_SEC_STS || p->sec == MTA_SEC_STS_TESTING;
 	bool has_policy = tc->sts_done && tc->sts_res.status == STS_OK;
 	bool ok_ca = false, ok_sts = false, ok;
 	long code_ca = X509_V_OK, code_sts = X509_V_OK, code;
@@ -1017,7 +1000,7 @@ tlscheck_verify(const struct tlscheck *tc, struct tlscheck_conn *c,
 	printf("  tls %s cipher %s\n", SSL_get_version(c->ssl),
 	    SSL_get_cipher_name(c->ssl));
 	tlscheck_print_chain(c->ssl);
-	if (p->sec == TLSCHECK_SEC_DANE) {
+	if (p->sec == MTA_SEC_DANE) {
 		uint8_t u = 0, s = 0, m = 0;
 
 		int depth;
@@ -1039,7 +1022,7 @@ tlscheck_verify(const struct tlscheck *tc, struct tlscheck_conn *c,
 		printf("  dane none %s\n", dane_absent);
 	}
 	/* The handshake's own PKIX result where it was set up for it. */
-	if (p->sec != TLSCHECK_SEC_DANE && !sts_ctx) {
+	if (p->sec != MTA_SEC_DANE && !sts_ctx) {
 		ok_ca = tls_client_verified(c->ssl, why_ca, sizeof(why_ca));
 		code_ca = SSL_get_verify_result(c->ssl);
 	} else {
@@ -1061,16 +1044,16 @@ tlscheck_verify(const struct tlscheck *tc, struct tlscheck_conn *c,
 		    ok_sts ? name : why_sts);
 	}
 	switch (p->sec) {
-	case TLSCHECK_SEC_STS:
-	case TLSCHECK_SEC_STS_TESTING:
-	case TLSCHECK_SEC_VERIFY:
+	case MTA_SEC_STS:
+	case MTA_SEC_STS_TESTING:
+	case MTA_SEC_VERIFY:
 		ok = sts_ctx ? ok_sts : ok_ca;
 		code = sts_ctx ? code_sts : code_ca;
 		snprintf(why, sizeof(why), "%s", sts_ctx ? why_sts : why_ca);
 		if (ok)
 			tlscheck_set(o, TLSCHECK_DELIVER,
 			    "%s: certificate valid for %s", p->label, name);
-		else if (p->sec == TLSCHECK_SEC_STS_TESTING)
+		else if (p->sec == MTA_SEC_STS_TESTING)
 			tlscheck_set(o, TLSCHECK_DELIVER,
 			    "%s: certificate not valid for %s (%s): would "
 			    "deliver anyway, reported by TLS-RPT",
@@ -1086,11 +1069,11 @@ tlscheck_verify(const struct tlscheck *tc, struct tlscheck_conn *c,
 			    "defer",
 			    p->label, name, why);
 		break;
-	case TLSCHECK_SEC_ENCRYPT:
+	case MTA_SEC_ENCRYPT:
 		tlscheck_set(o, TLSCHECK_DELIVER,
 		    "%s: over TLS, certificate not checked", p->label);
 		break;
-	case TLSCHECK_SEC_OPP:
+	case MTA_SEC_OPPORTUNISTIC:
 		tlscheck_set(o, TLSCHECK_DELIVER,
 		    "opportunistic: over TLS, certificate not checked");
 		break;
@@ -1163,7 +1146,7 @@ tlscheck_probe(const struct tlscheck *tc, const char *name,
 	}
 	ehlo_ok = true;
 	printf("  starttls %s\n", ehlo.starttls ? "offered" : "not-offered");
-	if (p->sec == TLSCHECK_SEC_NONE)
+	if (p->sec == MTA_SEC_NONE)
 		tlscheck_set(o, TLSCHECK_DELIVER,
 		    "tls-policy none: would deliver in plaintext (no "
 		    "STARTTLS)");
@@ -1171,7 +1154,7 @@ tlscheck_probe(const struct tlscheck *tc, const char *name,
 		if (required)
 			tlscheck_set(o, TLSCHECK_DEFER,
 			    "%s: STARTTLS not offered: would defer", p->label);
-		else if (p->sec == TLSCHECK_SEC_OPP &&
+		else if (p->sec == MTA_SEC_OPPORTUNISTIC &&
 			 tlscheck_downgrade(tc, name, "STARTTLS not offered", o,
 			     note, sizeof(note)))
 			;
@@ -1179,7 +1162,7 @@ tlscheck_probe(const struct tlscheck *tc, const char *name,
 			tlscheck_set(o, TLSCHECK_DELIVER,
 			    "%s: STARTTLS not offered: would deliver in "
 			    "plaintext%s",
-			    p->label, p->sec == TLSCHECK_SEC_OPP ? note : "");
+			    p->label, p->sec == MTA_SEC_OPPORTUNISTIC ? note : "");
 		goto quit;
 	}
 	if (tlscheck_cmd(c, "STARTTLS", "starttls-reply", text, sizeof(text)) !=
@@ -1210,14 +1193,14 @@ tlscheck_probe(const struct tlscheck *tc, const char *name,
 		if (required)
 			tlscheck_set(o, TLSCHECK_DEFER,
 			    "%s: TLS %s: would defer", p->label, c->err);
-		else if (p->sec == TLSCHECK_SEC_OPP &&
+		else if (p->sec == MTA_SEC_OPPORTUNISTIC &&
 			 tlscheck_downgrade(
 			     tc, name, c->err, o, note, sizeof(note)))
 			;
 		else
 			tlscheck_set(o, TLSCHECK_DELIVER,
 			    "%s: TLS %s: would retry in plaintext%s", p->label,
-			    c->err, p->sec == TLSCHECK_SEC_OPP ? note : "");
+			    c->err, p->sec == MTA_SEC_OPPORTUNISTIC ? note : "");
 		/* The TLS state is unknown: no QUIT. */
 		SSL_free(c->ssl);
 		c->ssl = NULL;
@@ -1230,7 +1213,7 @@ tlscheck_probe(const struct tlscheck *tc, const char *name,
 	r = tlscheck_cmd(c, cmd, "ehlo-tls", text, sizeof(text));
 	if (r != 0 || c->reply.code != 250) {
 		if (o->action == TLSCHECK_DELIVER &&
-		    p->sec != TLSCHECK_SEC_NONE) {
+		    p->sec != MTA_SEC_NONE) {
 			o->action = TLSCHECK_DEFER;
 			snprintf(o->why, sizeof(o->why),
 			    "EHLO after STARTTLS failed: next address");
@@ -1323,7 +1306,7 @@ tlscheck_hosts(const struct tlscheck *tc)
 
 		tlscheck_decide(tc, i, &p);
 		printf("plan %s security %s %s\n", h->name,
-		    p.skip ? "unusable" : tlscheck_sec_names[p.sec], p.why);
+		    p.skip ? "unusable" : mta_security_name(p.sec), p.why);
 		memset(&o, 0, sizeof(o));
 		if (p.skip) {
 			printf(
@@ -1331,7 +1314,7 @@ tlscheck_hosts(const struct tlscheck *tc)
 			    h->name, p.why);
 			continue;
 		}
-		if (p.sec == TLSCHECK_SEC_OPP)
+		if (p.sec == MTA_SEC_OPPORTUNISTIC)
 			tlscheck_print_seen(tc, h->name);
 		for (k = 0; k < h->naddrs && k < TLSCHECK_ADDRS_MAX; k++) {
 			deliver = tlscheck_probe(tc, h->name, &h->addrs[k], &p,
@@ -1340,7 +1323,7 @@ tlscheck_hosts(const struct tlscheck *tc)
 				break;
 		}
 		printf("verdict %s security %s %s %s\n", h->name,
-		    tlscheck_sec_names[p.sec], deliver ? "deliver" : "defer",
+		    mta_security_name(p.sec), deliver ? "deliver" : "defer",
 		    o.why);
 		if (deliver)
 			good++;

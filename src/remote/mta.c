@@ -219,16 +219,6 @@ remote_unconfigured(const struct remote *r)
 	return r->cfg == NULL;
 }
 
-const char *
-mta_security_name(enum mta_security s)
-{
-	static const char *const names[] = { "none", "opportunistic",
-		"encrypt", "verify", "dane", "mta-sts", "mta-sts-testing",
-		"smarthost" };
-
-	return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
-}
-
 /* ---- addresses ---- */
 
 static socklen_t
@@ -526,97 +516,43 @@ static bool
 mta_host_decide(struct remote_job *j, struct mta_host *h)
 {
 	struct mta_route *rt = j->route;
-	const struct dane_host *dh = h->dane;
-	char why[DNS_ERR_MAX + 64];
+	struct tls_decide_in in;
+	struct tls_decision d;
 
-	if (rt->dane && dh == NULL && h->sec == DNS_SEC_SECURE) {
+	memset(&in, 0, sizeof(in));
+	in.host = h->name;
+	in.domain = j->domain;
+	in.smarthost = rt->smarthost;
+	in.policy = rt->policy;
+	in.dane_on = rt->dane;
+	in.sec = h->sec;
+	in.dane = h->dane;
+	in.sts = rt->sts == STS_OK ? &rt->sts_policy : NULL;
+	in.sts_id = rt->sts_id;
+	in.tls_optional = j->tls_optional;
+	in.requiretls = j->requiretls;
+	if (tls_decide_needs_dane(&in)) {
 		rt->daneq = dane_lookup(rt->cfg->dns, h->name, h->canon,
 		    mta_dane_done, j);
 		return true;
 	}
+	tls_decide(&in, &d);
 	h->decided = true;
-	h->security = MTA_SEC_OPPORTUNISTIC;
-	if (rt->smarthost) {
-		h->security = MTA_SEC_SMARTHOST;
-		snprintf(why, sizeof(why), "smarthost");
-	} else if (rt->policy == CONF_TLS_NONE) {
-		h->security = MTA_SEC_NONE;
-		snprintf(why, sizeof(why), "tls-policy none");
-	} else if (rt->policy == CONF_TLS_VERIFY) {
-		h->security = MTA_SEC_VERIFY;
-		snprintf(why, sizeof(why), "tls-policy verify");
-	} else if (j->tls_optional && dh != NULL && dh->state != DANE_NONE) {
-		snprintf(why, sizeof(why), "TLS-Required: No (RFC 8689 5): "
-		    "DANE not applied");
-	} else if (dh != NULL && dh->state == DANE_FAIL) {
-		char diag[REMOTE_DIAG_MAX + 1];
-
-		h->skip = true;
-		snprintf(why, sizeof(why), "host unusable: %s", dh->why);
-		snprintf(diag, sizeof(diag), "MX %.200s: %.280s (RFC 7672 "
-		    "2.2)", h->name, dh->why);
-		mta_route_error(rt, "4.7.5", diag, false);
-		rt->last_perm = false;
-		rt->temp_seen = true;
-		mta_tls_report_host(j, h, MTA_SEC_DANE, strstr(dh->why,
-		    "DNSSEC") != NULL ? "dnssec-invalid" : "tlsa-invalid",
-		    dh->why);
-	} else if (dh != NULL && dh->state == DANE_USABLE) {
-		h->security = MTA_SEC_DANE;
-		snprintf(why, sizeof(why), "%s", dh->why);
-	} else if (dh != NULL && dh->state == DANE_ENCRYPT) {
-		h->security = MTA_SEC_ENCRYPT;
-		snprintf(why, sizeof(why), "%s: TLS without authentication",
-		    dh->why);
-	} else if (rt->sts == STS_OK && j->tls_optional &&
-	    rt->sts_policy.mode != MTA_STS_NONE) {
-		snprintf(why, sizeof(why), "TLS-Required: No (RFC 8689 5): "
-		    "MTA-STS not applied");
-	} else if (rt->sts == STS_OK &&
-	    rt->sts_policy.mode == MTA_STS_ENFORCE &&
-	    !mta_sts_mx_match(&rt->sts_policy, h->name)) {
-		char diag[REMOTE_DIAG_MAX + 1];
-
-		/* RFC 8461 4.2: not a host the policy names. */
-		h->skip = true;
-		snprintf(why, sizeof(why), "not in the MTA-STS policy (id %s)",
-		    rt->sts_id);
-		snprintf(diag, sizeof(diag), "MX %.200s is not listed in the "
-		    "MTA-STS policy of %.200s", h->name, j->domain);
-		mta_route_error(rt, "4.7.5", diag, false);
-		rt->last_perm = false;
-		rt->temp_seen = true;
-		mta_tls_report_host(j, h, MTA_SEC_STS, "validation-failure",
-		    "MX host not in the policy");
-	} else if (rt->sts == STS_OK &&
-	    rt->sts_policy.mode != MTA_STS_NONE) {
-		bool enforce = rt->sts_policy.mode == MTA_STS_ENFORCE;
-
-		h->security = enforce ? MTA_SEC_STS : MTA_SEC_STS_TESTING;
-		snprintf(why, sizeof(why), "MTA-STS policy id %s mode %s",
-		    rt->sts_id, mta_sts_mode_name(rt->sts_policy.mode));
-	} else if (rt->policy == CONF_TLS_ENCRYPT) {
-		h->security = MTA_SEC_ENCRYPT;
-		snprintf(why, sizeof(why), "tls-policy encrypt");
-	} else {
-		snprintf(why, sizeof(why), "%s", dh != NULL ? dh->why :
-		    !rt->dane ? "DANE not in use" : h->sec == DNS_SEC_SECURE ?
-		    "no DANE" : "addresses not DNSSEC-signed");
-	}
-	if (!h->skip && j->requiretls && h->security != MTA_SEC_DANE &&
-	    h->security != MTA_SEC_STS) {
-		char diag[REMOTE_DIAG_MAX + 1];
-
-		/* RFC 8689 4.2.1: only DANE or MTA-STS authenticated TLS. */
-		h->skip = true;
-		snprintf(diag, sizeof(diag), "REQUIRETLS: MX %s has no DANE "
-		    "or MTA-STS policy", h->name);
-		mta_route_error(rt, "5.7.30", diag, false);
-		rt->last_perm = true;
+	h->security = d.security;
+	h->skip = d.skip;
+	if (d.skip) {
+		mta_route_error(rt, d.status, d.diag, false);
+		/* REQUIRETLS impossible is for good; the rest may pass. */
+		rt->last_perm = d.status[0] == '5';
+		if (!rt->last_perm)
+			rt->temp_seen = true;
+		if (d.tlsrpt != NULL)
+			mta_tls_report_host(j, h, d.tlsrpt_sec, d.tlsrpt,
+			    h->dane != NULL ? h->dane->why : d.why);
 	}
 	log_info("domain=%s mx=%s security=%s reason=\"%s\"%s", j->domain,
-	    h->name, h->skip ? "unusable" : mta_security_name(h->security),
-	    why, h->skip ? " action=skip" : "");
+	    h->name, d.skip ? "unusable" : mta_security_name(d.security),
+	    d.why, d.skip ? " action=skip" : "");
 	return false;
 }
 

@@ -23,6 +23,7 @@
 #include "proto/smtp_reply.h"
 #include "remote/dns.h"
 #include "remote/remote.h"
+#include "remote/tlsdecide.h"
 
 #define MTA_HOSTS_MAX 20	/* MX hosts tried per job */
 #define MTA_ADDRS_MAX 16	/* addresses per host */
@@ -33,27 +34,6 @@
 struct dns;
 struct dane_host;
 
-/*
- * How a connection to one MX host is secured (remote/mta.c decides per
- * host, RFC 7672 for DANE, RFC 8461 for MTA-STS; the log calls it
- * security=NAME).
- */
-enum mta_security {
-	MTA_SEC_NONE,		/* tls-policy none: plaintext */
-	MTA_SEC_OPPORTUNISTIC,	/* STARTTLS when offered (may) */
-	MTA_SEC_ENCRYPT,	/* TLS required, not authenticated (tls-policy
-				 * encrypt, or secure TLSA records of which
-				 * none is usable) */
-	MTA_SEC_VERIFY,		/* tls-policy verify: PKIX for the MX name */
-	MTA_SEC_DANE,		/* RFC 7672: authenticated by TLSA records */
-	MTA_SEC_STS,		/* MTA-STS enforce: PKIX (mta-sts-ca-file) */
-	MTA_SEC_STS_TESTING,	/* MTA-STS testing: opportunistic, reported */
-	MTA_SEC_SMARTHOST,	/* the smarthost's settings */
-};
-
-/* "none", "opportunistic", "encrypt", "verify", "dane", "mta-sts",
- * "mta-sts-testing", "smarthost". */
-const char *mta_security_name(enum mta_security s);
 
 struct tlsseen;
 struct tlsrpt;

@@ -249,10 +249,10 @@ def test_mta_sts_enforce_good_certificate(conf, dns, smtp_peer, sts_server,
         "verdict mx1.ck5.test security mta-sts deliver MTA-STS enforce: "
         "certificate valid for mx1.ck5.test")
     assert line(out, "plan mx2.ck5.test") == (
-        "plan mx2.ck5.test security unusable host not listed in MTA-STS "
+        "plan mx2.ck5.test security unusable not in the MTA-STS "
         "policy (id 1)")
     assert line(out, "verdict mx2.ck5.test") == (
-        "verdict mx2.ck5.test security unusable skip host not listed in "
+        "verdict mx2.ck5.test security unusable skip not in the "
         "MTA-STS policy (id 1): skipped")
     assert "connect mx2.ck5.test" not in out
     assert line(out, "result ") == "result deliver 1 of 2 hosts"

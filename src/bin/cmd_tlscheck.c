@@ -207,9 +207,6 @@ struct tlscheck_conn {
 	char err[TLSCHECK_WHY_MAX];
 };
 
-/* The daemon's remember-TLS record, never closed (see the end of main). */
-static struct tlsseen *volatile tlscheck_seen_keep;
-
 static int
 tlscheck_usage(void)
 {
@@ -1534,12 +1531,7 @@ out:
 		dane_host_free(tc->dane[i]);
 	dns_route_free(tc->route);
 	sts_free(tc->sts);
-	/*
-	 * Not tlsseen_close(): it rewrites a record that had unreadable
-	 * lines, and this command writes nothing into STATE. The process
-	 * ends now; the pointer kept here leaves the memory reachable.
-	 */
-	tlscheck_seen_keep = tc->seen;
+	tlsseen_discard(tc->seen);	/* nothing written into STATE */
 	SSL_CTX_free(tc->ctx);
 	SSL_CTX_free(tc->ctx_sts);
 	cmd_resolve_env_close(&tc->env);

@@ -299,6 +299,14 @@ tlsseen_set_base(struct tlsseen *t, struct event_base *base)
 }
 
 void
+tlsseen_discard(struct tlsseen *t)
+{
+	if (t != NULL)
+		t->dirty = false;
+	tlsseen_close(t);
+}
+
+void
 tlsseen_close(struct tlsseen *t)
 {
 	size_t i;

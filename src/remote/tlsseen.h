@@ -54,6 +54,9 @@ void tlsseen_set_base(struct tlsseen *t, struct event_base *base);
 
 /* Writes pending changes and frees the record. NULL is fine. */
 void tlsseen_close(struct tlsseen *t);
+/* Frees the record without writing anything (readers such as
+ * `petrel tls-check`, which must not change STATE). NULL is fine. */
+void tlsseen_discard(struct tlsseen *t);
 
 /*
  * The last time (unix seconds) host offered STARTTLS and completed a

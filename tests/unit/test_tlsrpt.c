@@ -1092,23 +1092,35 @@ struct hsrv {
 	char path[8][128];
 	char ctype[8][128];
 	struct buf body[8];
+	struct bufferevent *conns[16]; /* open connections */
 };
+
+/* Closes one connection of h. */
+static void
+hsrv_free_conn(struct hsrv *h, struct bufferevent *bev)
+{
+	size_t i;
+
+	for (i = 0; i < 16; i++) {
+		if (h->conns[i] == bev)
+			h->conns[i] = NULL;
+	}
+	bufferevent_free(bev);
+}
 
 static void
 hsrv_close(struct bufferevent *bev, short what, void *arg)
 {
-	(void)arg;
 	if (what & BEV_EVENT_CONNECTED)
 		return; /* the handshake is done */
-	bufferevent_free(bev);
+	hsrv_free_conn(arg, bev);
 }
 
 static void
 hsrv_flushed(struct bufferevent *bev, void *arg)
 {
-	(void)arg;
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_free(bev);
+		hsrv_free_conn(arg, bev);
 }
 
 static void
@@ -1151,6 +1163,7 @@ hsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct hsrv *h = arg;
 	struct bufferevent *bev;
+	size_t i;
 
 	(void)l;
 	(void)sa;
@@ -1158,6 +1171,10 @@ hsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
 	bev = bufferevent_openssl_socket_new(h->base, fd, SSL_new(h->ctx),
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	assert_non_null(bev);
+	for (i = 0; i < 16 && h->conns[i] != NULL; i++)
+		;
+	assert_true(i < 16);
+	h->conns[i] = bev;
 	bufferevent_setcb(bev, hsrv_read, NULL, hsrv_close, h);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -1229,6 +1246,10 @@ hsrv_stop(struct hsrv *h)
 {
 	unsigned i;
 
+	for (i = 0; i < 16; i++) {
+		if (h->conns[i] != NULL)
+			hsrv_free_conn(h, h->conns[i]);
+	}
 	evconnlistener_free(h->l);
 	SSL_CTX_free(h->ctx);
 	for (i = 0; i < h->nreq; i++)

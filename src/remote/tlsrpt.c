@@ -1500,7 +1500,8 @@ tlsrpt_post_addrs(struct dns_route *r, void *arg)
 	(void)curl_easy_setopt(po->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)po->rep->gz.len);
 	(void)curl_easy_setopt(po->easy, CURLOPT_HTTPHEADER, po->headers);
-	(void)curl_easy_setopt(po->easy, CURLOPT_WRITEFUNCTION, tlsrpt_post_write);
+	(void)curl_easy_setopt(
+	    po->easy, CURLOPT_WRITEFUNCTION, tlsrpt_post_write);
 	(void)curl_easy_setopt(po->easy, CURLOPT_WRITEDATA, po);
 	(void)curl_easy_setopt(
 	    po->easy, CURLOPT_USERAGENT, "petrel/" PETREL_VERSION);

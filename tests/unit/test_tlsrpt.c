@@ -1152,7 +1152,8 @@ hsrv_read(struct bufferevent *bev, void *arg)
 	h->nreq++;
 	evbuffer_drain(in, hlen + clen);
 	evbuffer_add_printf(bufferevent_get_output(bev),
-	    "HTTP/1.1 %d Test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	    "HTTP/1.1 %d Test\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n",
 	    h->status);
 	bufferevent_setcb(bev, NULL, hsrv_flushed, hsrv_close, h);
 }

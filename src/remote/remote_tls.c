@@ -95,6 +95,8 @@ remote_tls_run(struct remote *r, bool force,
 	run->cfg->refs++;
 	run->done = done;
 	run->arg = arg;
+	/* https: rua are checked against the outbound-ca-file */
+	tlsrpt_set_ca(r->rpt, run->cfg->env.ca, run->cfg->env.ca_len);
 	tlsrpt_send(r->rpt, run->cfg->dns, run->cfg->env.conf, force,
 	    remote_tls_send_cb, remote_tls_run_done, run);
 }

@@ -9,11 +9,8 @@
  * nor inside libcurl's or libunbound's own call chains, and the caller may
  * start or cancel other queries from it.
  *
- * libcurl glue as in its hiperfifo example: CURLMOPT_SOCKETFUNCTION tells
- * which descriptors to watch (one persistent libevent event per socket,
- * kept as the socket's curl_multi_assign() pointer), CURLMOPT_TIMERFUNCTION
- * arms one timer; both call curl_multi_socket_action() and then read the
- * finished transfers with curl_multi_info_read().
+ * The transfers run on the event loop through remote/curlev (libcurl's
+ * multi interface driven by libevent), one callback per finished fetch.
  */
 #include "remote/sts.h"
 
@@ -37,6 +34,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "proto/dns_rdata.h"
+#include "remote/curlev.h"
 #include "remote/dns.h"
 
 #define STS_TXT_MAX    1024  /* TXT text we look at; an STS record is short */
@@ -48,12 +46,6 @@ struct sts_entry {
 	char id[MTA_STS_ID_MAX + 1];
 	time_t fetched, expires;
 	struct mta_sts_policy policy;
-};
-
-struct sts_sock {
-	struct sts *s;
-	curl_socket_t fd;
-	struct event *ev;
 };
 
 struct sts_query {
@@ -81,15 +73,12 @@ struct sts_query {
 struct sts {
 	struct event_base *base;
 	char *cache_dir; /* NULL: memory only */
-	CURLM *multi;
-	struct event *timer;
+	struct curlev *curl;
 	unsigned port, timeout;
 	struct sts_entry *cache;
 	size_t ncache, capcache;
 	TAILQ_HEAD(, sts_query) queries;
 };
-
-static void sts_check_multi(struct sts *s);
 
 /* ---- the cache ------------------------------------------------------ */
 
@@ -425,7 +414,7 @@ sts_query_free(struct sts_query *q)
 	if (q->addr != NULL)
 		dns_cancel(q->addr);
 	if (q->easy != NULL) {
-		(void)curl_multi_remove_handle(q->s->multi, q->easy);
+		curlev_remove(q->s->curl, q->easy);
 		curl_easy_cleanup(q->easy);
 	}
 	curl_slist_free_all(q->resolve);
@@ -457,7 +446,7 @@ static void
 sts_query_done(struct sts_query *q)
 {
 	if (q->easy != NULL) {
-		(void)curl_multi_remove_handle(q->s->multi, q->easy);
+		curlev_remove(q->s->curl, q->easy);
 		curl_easy_cleanup(q->easy);
 		q->easy = NULL;
 	}
@@ -638,99 +627,12 @@ sts_fetch_finished(struct sts_query *q, CURLcode rc)
 	sts_query_done(q);
 }
 
+/* curlev's callback: the fetch of q ended. */
 static void
-sts_check_multi(struct sts *s)
+sts_fetch_done(CURL *easy, CURLcode rc, void *arg)
 {
-	CURLMsg *m;
-	int left;
-
-	while ((m = curl_multi_info_read(s->multi, &left)) != NULL) {
-		struct sts_query *q = NULL;
-
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		(void)curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &q);
-		if (q != NULL)
-			sts_fetch_finished(q, m->data.result);
-	}
-}
-
-static void
-sts_sock_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct sts *s = arg;
-	int flags = 0, running;
-
-	if (what & EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	(void)curl_multi_socket_action(s->multi, fd, flags, &running);
-	sts_check_multi(s);
-	if (running <= 0)
-		(void)evtimer_del(s->timer);
-}
-
-static void
-sts_timer_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct sts *s = arg;
-	int running;
-
-	(void)fd;
-	(void)what;
-	(void)curl_multi_socket_action(
-	    s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	sts_check_multi(s);
-}
-
-static int
-sts_curl_timer(CURLM *multi, long ms, void *arg)
-{
-	struct sts *s = arg;
-	struct timeval tv;
-
-	(void)multi;
-	if (ms < 0) {
-		(void)evtimer_del(s->timer);
-		return 0;
-	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	return evtimer_add(s->timer, &tv) == 0 ? 0 : -1;
-}
-
-static int
-sts_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
-{
-	struct sts *s = arg;
-	struct sts_sock *k = sockp;
-	short ev = EV_PERSIST;
-
 	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (k != NULL) {
-			event_free(k->ev);
-			free(k);
-		}
-		return 0;
-	}
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		ev |= EV_READ;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		ev |= EV_WRITE;
-	if (k == NULL) {
-		k = xcalloc(1, sizeof(*k));
-		k->s = s;
-		k->fd = fd;
-		(void)curl_multi_assign(s->multi, fd, k);
-	} else {
-		event_free(k->ev);
-	}
-	k->ev = event_new(s->base, fd, ev, sts_sock_event, s);
-	if (k->ev == NULL || event_add(k->ev, NULL) != 0)
-		return -1;
-	return 0;
+	sts_fetch_finished(arg, rc);
 }
 
 /* The addresses of mta-sts.DOMAIN arrived: start the transfer. */
@@ -743,7 +645,7 @@ sts_addr_done(struct dns_route *r, void *arg)
 	struct buf pin, url;
 	struct curl_blob blob;
 	size_t i;
-	CURLMcode mrc;
+	char cerr[256];
 
 	q->addr = NULL;
 	h = r->nhosts > 0 ? &r->hosts[0] : NULL;
@@ -786,7 +688,6 @@ sts_addr_done(struct dns_route *r, void *arg)
 	blob.flags = CURL_BLOB_COPY;
 	(void)curl_easy_setopt(q->easy, CURLOPT_URL, buf_str(&url));
 	buf_clear(&url);
-	(void)curl_easy_setopt(q->easy, CURLOPT_PRIVATE, q);
 	(void)curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->curl_err);
 	(void)curl_easy_setopt(q->easy, CURLOPT_PROTOCOLS_STR, "https");
 	(void)curl_easy_setopt(q->easy, CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -813,12 +714,12 @@ sts_addr_done(struct dns_route *r, void *arg)
 	(void)curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, q);
 	(void)curl_easy_setopt(
 	    q->easy, CURLOPT_USERAGENT, "petrel/" PETREL_VERSION);
-	mrc = curl_multi_add_handle(s->multi, q->easy);
-	if (mrc != CURLM_OK) {
+	if (curlev_add(s->curl, q->easy, sts_fetch_done, q, cerr,
+		sizeof(cerr)) != 0) {
 		curl_easy_cleanup(q->easy);
 		q->easy = NULL;
-		sts_query_fetch_failed(q, "sts-policy-fetch-error",
-		    "libcurl: %s", curl_multi_strerror(mrc));
+		sts_query_fetch_failed(
+		    q, "sts-policy-fetch-error", "%s", cerr);
 	}
 }
 
@@ -941,27 +842,15 @@ sts_new(struct event_base *base, const char *cache_dir, char *err, size_t errsz)
 	struct sts *s;
 	char lerr[512];
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		snprintf(err, errsz, "libcurl initialisation failed");
-		return NULL;
-	}
 	s = xcalloc(1, sizeof(*s));
 	s->base = base;
 	s->port = 443;
 	s->timeout = STS_TIMEOUT;
 	TAILQ_INIT(&s->queries);
-	if ((s->multi = curl_multi_init()) == NULL ||
-	    (s->timer = evtimer_new(base, sts_timer_event, s)) == NULL) {
-		snprintf(err, errsz, "cannot set up libcurl's multi handle");
+	if ((s->curl = curlev_new(base, err, errsz)) == NULL) {
 		sts_free(s);
 		return NULL;
 	}
-	(void)curl_multi_setopt(
-	    s->multi, CURLMOPT_SOCKETFUNCTION, sts_curl_socket);
-	(void)curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
-	(void)curl_multi_setopt(
-	    s->multi, CURLMOPT_TIMERFUNCTION, sts_curl_timer);
-	(void)curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
 	if (cache_dir != NULL) {
 		if (mkdir(cache_dir, 0700) != 0 && errno != EEXIST) {
 			log_warn("mta-sts cache: %s: %s; policies are kept in "
@@ -986,14 +875,10 @@ sts_free(struct sts *s)
 		return;
 	while (!TAILQ_EMPTY(&s->queries))
 		sts_query_free(TAILQ_FIRST(&s->queries));
-	if (s->multi != NULL)
-		(void)curl_multi_cleanup(s->multi);
-	if (s->timer != NULL)
-		event_free(s->timer);
+	curlev_free(s->curl);
 	free(s->cache);
 	free(s->cache_dir);
 	free(s);
-	curl_global_cleanup();
 }
 
 void

@@ -25,16 +25,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "lib/fsio.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "proto/dns_rdata.h"
+#include "remote/curlev.h"
 #include "remote/dns.h"
 
 #define TLSRPT_DAY         86400
@@ -84,6 +87,9 @@ struct tlsrpt {
 	struct event *timer;
 	struct tlsrpt_run *run;     /* the run in progress */
 	struct tlsrpt_run *refused; /* refused runs waiting for their done() */
+	char *ca;                   /* CA PEM for https: rua (tlsrpt_set_ca) */
+	size_t ca_len;
+	struct curlev *curl; /* https: POSTs, made at the first one */
 };
 
 /* ---- small helpers ---- */
@@ -828,9 +834,26 @@ tlsrpt_set_base(struct tlsrpt *t, struct event_base *base)
 		event_free(t->timer);
 		t->timer = NULL;
 	}
+	if (t->curl != NULL && base != t->base && t->run == NULL) {
+		curlev_free(t->curl); /* made again on the new base */
+		t->curl = NULL;
+	}
 	t->base = base;
 	if (base != NULL)
 		t->timer = evtimer_new(base, tlsrpt_timer_cb, t);
+}
+
+void
+tlsrpt_set_ca(struct tlsrpt *t, const char *pem, size_t len)
+{
+	free(t->ca);
+	t->ca = NULL;
+	t->ca_len = 0;
+	if (pem != NULL && len > 0) {
+		t->ca = xmalloc(len);
+		memcpy(t->ca, pem, len);
+		t->ca_len = len;
+	}
 }
 
 void
@@ -1040,16 +1063,37 @@ tlsrpt_drop(struct tlsrpt *t, const struct tlsrpt_due *due, const char *why)
 	tlsrpt_changed(t);
 }
 
-int
-tlsrpt_report(struct tlsrpt *t, const struct tlsrpt_due *due,
+/* One report on its way to https: destinations (shared by its POSTs). */
+struct tlsrpt_rep {
+	struct tlsrpt_run *run;
+	char domain[254];
+	char period[TLSRPT_NAME_MAX];
+	char report_id[400];
+	struct buf gz;    /* the body of every POST */
+	unsigned pending; /* POSTs not finished */
+	unsigned taken;   /* destinations (mail or https) that took it */
+};
+
+static void tlsrpt_post_start(
+    struct tlsrpt_rep *rep, const struct tlsrpt_rua *rua);
+static void tlsrpt_rep_unref(struct tlsrpt_rep *rep);
+
+/*
+ * tlsrpt_report() with the run it belongs to: with a run, https: rua are
+ * posted (the POSTs finish later, from the loop); without one they are
+ * skipped with a log line.
+ */
+static int
+tlsrpt_report_do(struct tlsrpt *t, const struct tlsrpt_due *due,
     const struct tlsrpt_record *rec, const char *org, const char *contact,
-    int64_t now, tlsrpt_send_fn send, void *arg)
+    int64_t now, tlsrpt_send_fn send, void *arg, struct tlsrpt_run *run)
 {
 	char rnd[17], report_id[400], msgid[400];
 	unsigned char bytes[8];
 	struct tlsrpt_period *p;
 	struct tlsrpt_dom *d = tlsrpt_due_dom(t, due, &p);
 	struct tlsrpt_mail m;
+	struct tlsrpt_rep *rep = NULL;
 	struct buf json, gz, msg;
 	size_t i;
 	int nsent = 0;
@@ -1094,9 +1138,12 @@ tlsrpt_report(struct tlsrpt *t, const struct tlsrpt_due *due,
 		const char *rcpt = rua->addr;
 
 		if (rua->kind != TLSRPT_RUA_MAILTO) {
-			log_info("tlsrpt: domain=%s period=%s rua=%s skipped: "
-				 "https reports are not implemented",
-			    d->domain, p->name, rua->uri);
+			if (run == NULL) {
+				log_info("tlsrpt: domain=%s period=%s rua=%s "
+					 "skipped: https reports are posted "
+					 "by tlsrpt_send() only",
+				    d->domain, p->name, rua->uri);
+			}
 			continue;
 		}
 		snprintf(msgid, sizeof(msgid), "tlsrpt.%s.%zu@%s", rnd, i, org);
@@ -1116,11 +1163,37 @@ tlsrpt_report(struct tlsrpt *t, const struct tlsrpt_due *due,
 		send(arg, contact, &rcpt, 1, msg.data, msg.len);
 		nsent++;
 	}
+	if (run == NULL)
+		goto out;
+	/* the https: rua, all at once; the report lives until the last */
+	rep = xcalloc(1, sizeof(*rep));
+	rep->run = run;
+	memcpy(rep->domain, d->domain, strlen(d->domain) + 1);
+	memcpy(rep->period, p->name, sizeof(rep->period));
+	memcpy(rep->report_id, report_id, sizeof(rep->report_id));
+	rep->gz = gz; /* moved */
+	buf_init(&gz, 1);
+	rep->taken = (unsigned)nsent;
+	rep->pending = 1; /* held while starting */
+	for (i = 0; i < rec->nrua; i++) {
+		if (rec->rua[i].kind == TLSRPT_RUA_HTTPS)
+			tlsrpt_post_start(rep, &rec->rua[i]);
+	}
+	tlsrpt_rep_unref(rep);
 out:
 	buf_clear(&json);
 	buf_clear(&gz);
 	buf_clear(&msg);
 	return nsent;
+}
+
+int
+tlsrpt_report(struct tlsrpt *t, const struct tlsrpt_due *due,
+    const struct tlsrpt_record *rec, const char *org, const char *contact,
+    int64_t now, tlsrpt_send_fn send, void *arg)
+{
+	return tlsrpt_report_do(
+	    t, due, rec, org, contact, now, send, arg, NULL);
 }
 
 void
@@ -1165,7 +1238,44 @@ struct tlsrpt_run {
 	struct event *ev; /* done() from the loop when nothing to look up */
 	bool refused;     /* a second run while one was in progress */
 	struct tlsrpt_run *next_refused;
+	char *ca; /* the CA PEM of the run's POSTs (a copy) */
+	size_t ca_len;
+	TAILQ_HEAD(, tlsrpt_post) posts; /* running */
+	unsigned ndelivered; /* reports that a destination took */
 };
+
+/* ---- https: destinations (RFC 8460 5.4) ---- */
+
+/* One POST of a report to one https: rua. */
+struct tlsrpt_post {
+	struct tlsrpt_rep *rep;
+	TAILQ_ENTRY(tlsrpt_post) entry; /* in run->posts */
+	char url[TLSRPT_URI_MAX + 1];
+	char host[TLSRPT_URI_MAX + 1]; /* as libcurl reads it from url */
+	char port[8];
+	struct dns_query *q;
+	CURL *easy;
+	struct curl_slist *resolve, *headers;
+	size_t got; /* response body bytes (discarded) */
+	char err[CURL_ERROR_SIZE];
+};
+
+static void
+tlsrpt_post_free(struct tlsrpt_post *po)
+{
+	struct tlsrpt_run *run = po->rep->run;
+
+	if (po->q != NULL)
+		dns_cancel(po->q);
+	if (po->easy != NULL) {
+		curlev_remove(run->t->curl, po->easy);
+		curl_easy_cleanup(po->easy);
+	}
+	curl_slist_free_all(po->resolve);
+	curl_slist_free_all(po->headers);
+	TAILQ_REMOVE(&run->posts, po, entry);
+	free(po);
+}
 
 static void
 tlsrpt_run_free(struct tlsrpt_run *run)
@@ -1176,8 +1286,20 @@ tlsrpt_run_free(struct tlsrpt_run *run)
 		if (run->jobs[i].l != NULL)
 			dns_lookup_cancel(run->jobs[i].l);
 	}
+	/* abandoned POSTs: their reports go with the last of them */
+	while (!TAILQ_EMPTY(&run->posts)) {
+		struct tlsrpt_post *po = TAILQ_FIRST(&run->posts);
+		struct tlsrpt_rep *rep = po->rep;
+
+		tlsrpt_post_free(po);
+		if (--rep->pending == 0) {
+			buf_clear(&rep->gz);
+			free(rep);
+		}
+	}
 	if (run->ev != NULL)
 		event_free(run->ev);
+	free(run->ca);
 	free(run->jobs);
 	free(run->org);
 	free(run->contact);
@@ -1201,8 +1323,8 @@ tlsrpt_run_finish(struct tlsrpt_run *run)
 		tlsrpt_gc(t, run->now);
 		tlsrpt_flush(t);
 		t->run = NULL;
-		log_info(
-		    "tlsrpt: reports sent=%u domains=%zu", nsent, run->njobs);
+		log_info("tlsrpt: reports sent=%u delivered=%u domains=%zu",
+		    nsent, run->ndelivered, run->njobs);
 	}
 	tlsrpt_run_free(run);
 	if (done != NULL)
@@ -1219,6 +1341,241 @@ tlsrpt_run_finish_cb(evutil_socket_t fd, short what, void *arg)
 
 static void tlsrpt_run_next(struct tlsrpt_run *run);
 
+/* A report's last destination finished: logged when none took it. */
+static void
+tlsrpt_rep_unref(struct tlsrpt_rep *rep)
+{
+	if (--rep->pending > 0)
+		return;
+	if (rep->taken > 0) {
+		rep->run->ndelivered++;
+	} else {
+		log_warn("tlsrpt: domain=%s period=%s report-id=%s "
+			 "action=undelivered reason=\"no destination took "
+			 "the report\"",
+		    rep->domain, rep->period, rep->report_id);
+	}
+	buf_clear(&rep->gz);
+	free(rep);
+}
+
+/* Ends po: logged (status 0: no HTTP answer), counted, freed; the run
+ * may finish. */
+static void
+tlsrpt_post_end(struct tlsrpt_post *po, long status, const char *why)
+{
+	struct tlsrpt_rep *rep = po->rep;
+	struct tlsrpt_run *run = rep->run;
+	char safe[CURL_ERROR_SIZE * 4];
+
+	if (why == NULL) {
+		log_info("tlsrpt: domain=%s period=%s to=%s report-id=%s "
+			 "action=posted status=%ld",
+		    rep->domain, rep->period, po->url, rep->report_id, status);
+		rep->taken++;
+		run->nsent++;
+	} else {
+		log_warn("tlsrpt: domain=%s period=%s to=%s report-id=%s "
+			 "action=failed status=%ld reason=\"%s\"",
+		    rep->domain, rep->period, po->url, rep->report_id, status,
+		    log_escape(why, strlen(why), safe, sizeof(safe)));
+	}
+	tlsrpt_post_free(po);
+	tlsrpt_rep_unref(rep);
+	tlsrpt_run_next(run);
+}
+
+static size_t
+tlsrpt_post_write(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct tlsrpt_post *po = arg;
+	size_t n = size * nmemb;
+
+	(void)p;
+	po->got += n;
+	return po->got > TLSRPT_RESPONSE_MAX ? 0 : n; /* 0: stop reading */
+}
+
+/* curlev's callback: the POST ended. RFC 8460 5.4: a 2xx answer is
+ * success, anything else a failure. */
+static void
+tlsrpt_post_done(CURL *easy, CURLcode rc, void *arg)
+{
+	struct tlsrpt_post *po = arg;
+	long status = 0;
+	char why[CURL_ERROR_SIZE + 64];
+
+	(void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	/* an answer that is too long is still an answer */
+	if (rc != CURLE_OK &&
+	    !(rc == CURLE_WRITE_ERROR && po->got > TLSRPT_RESPONSE_MAX &&
+		status > 0)) {
+		snprintf(why, sizeof(why), "%s",
+		    po->err[0] ? po->err : curl_easy_strerror(rc));
+		tlsrpt_post_end(po, status, why);
+		return;
+	}
+	if (status < 200 || status > 299) {
+		snprintf(why, sizeof(why), "HTTP status %ld%s", status,
+		    status >= 300 && status < 400
+			? " (redirects are not followed)"
+			: "");
+		tlsrpt_post_end(po, status, why);
+		return;
+	}
+	tlsrpt_post_end(po, status, NULL);
+}
+
+/* The addresses of the URL's host arrived: pin them, start the POST. */
+static void
+tlsrpt_post_addrs(struct dns_route *r, void *arg)
+{
+	struct tlsrpt_post *po = arg;
+	struct tlsrpt_run *run = po->rep->run;
+	const struct dns_host *h = r->nhosts > 0 ? &r->hosts[0] : NULL;
+	struct curl_blob blob;
+	struct buf pin;
+	char err[TLSRPT_URI_MAX + DNS_ERR_MAX + 32];
+	size_t i;
+
+	po->q = NULL;
+	if (h == NULL || h->naddrs == 0) {
+		snprintf(err, sizeof(err), "no address: %s",
+		    h != NULL && h->error[0] ? h->error : r->error);
+		dns_route_free(r);
+		tlsrpt_post_end(po, 0, err);
+		return;
+	}
+	/* "HOST:PORT:ADDR[,ADDR]..." with IPv6 in brackets: libcurl never
+	 * resolves (the process has no resolv.conf) */
+	buf_init(&pin, 4096);
+	(void)buf_printf(&pin, "%s:%s:", po->host, po->port);
+	for (i = 0; i < h->naddrs; i++) {
+		char a[64];
+
+		dns_addr_format(&h->addrs[i], a, sizeof(a));
+		(void)buf_printf(&pin,
+		    h->addrs[i].family == AF_INET6 ? "%s[%s]" : "%s%s",
+		    i ? "," : "", a);
+	}
+	dns_route_free(r);
+	po->resolve = curl_slist_append(NULL, buf_str(&pin));
+	buf_clear(&pin);
+	po->headers = curl_slist_append(
+	    NULL, "Content-Type: application/tlsrpt+gzip");
+	if (po->headers != NULL) /* no "100 Continue" round trip */
+		po->headers = curl_slist_append(po->headers, "Expect:");
+	if (po->resolve == NULL || po->headers == NULL ||
+	    (po->easy = curl_easy_init()) == NULL) {
+		tlsrpt_post_end(po, 0, "cannot set up libcurl");
+		return;
+	}
+	blob.data = run->ca;
+	blob.len = run->ca_len;
+	blob.flags = CURL_BLOB_COPY;
+	(void)curl_easy_setopt(po->easy, CURLOPT_URL, po->url);
+	(void)curl_easy_setopt(po->easy, CURLOPT_ERRORBUFFER, po->err);
+	(void)curl_easy_setopt(po->easy, CURLOPT_PROTOCOLS_STR, "https");
+	(void)curl_easy_setopt(po->easy, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	(void)curl_easy_setopt(po->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	(void)curl_easy_setopt(po->easy, CURLOPT_MAXREDIRS, 0L);
+	(void)curl_easy_setopt(po->easy, CURLOPT_RESOLVE, po->resolve);
+	(void)curl_easy_setopt(po->easy, CURLOPT_PROXY, "");
+	(void)curl_easy_setopt(po->easy, CURLOPT_NOPROXY, "*");
+	(void)curl_easy_setopt(po->easy, CURLOPT_CAINFO, NULL);
+	(void)curl_easy_setopt(po->easy, CURLOPT_CAPATH, NULL);
+	if (run->ca_len > 0)
+		(void)curl_easy_setopt(po->easy, CURLOPT_CAINFO_BLOB, &blob);
+	(void)curl_easy_setopt(po->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	(void)curl_easy_setopt(po->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	(void)curl_easy_setopt(
+	    po->easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	(void)curl_easy_setopt(
+	    po->easy, CURLOPT_TIMEOUT, (long)TLSRPT_POST_TIMEOUT);
+	(void)curl_easy_setopt(po->easy, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(po->easy, CURLOPT_FORBID_REUSE, 1L);
+	(void)curl_easy_setopt(po->easy, CURLOPT_FRESH_CONNECT, 1L);
+	(void)curl_easy_setopt(po->easy, CURLOPT_POST, 1L);
+	(void)curl_easy_setopt(po->easy, CURLOPT_POSTFIELDS, po->rep->gz.data);
+	(void)curl_easy_setopt(po->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)po->rep->gz.len);
+	(void)curl_easy_setopt(po->easy, CURLOPT_HTTPHEADER, po->headers);
+	(void)curl_easy_setopt(
+	    po->easy, CURLOPT_WRITEFUNCTION, tlsrpt_post_write);
+	(void)curl_easy_setopt(po->easy, CURLOPT_WRITEDATA, po);
+	(void)curl_easy_setopt(
+	    po->easy, CURLOPT_USERAGENT, "petrel/" PETREL_VERSION);
+	snprintf(err, sizeof(err), "no event loop");
+	if (run->t->curl == NULL && run->t->base != NULL)
+		run->t->curl = curlev_new(run->t->base, err, sizeof(err));
+	if (run->t->curl == NULL ||
+	    curlev_add(run->t->curl, po->easy, tlsrpt_post_done, po, err,
+		sizeof(err)) != 0) {
+		curl_easy_cleanup(po->easy);
+		po->easy = NULL;
+		tlsrpt_post_end(po, 0, err);
+	}
+}
+
+int
+tlsrpt_https_target(const char *uri, char *host, size_t hostsz,
+    char *port, size_t portsz)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *h = NULL, *p = NULL;
+	int rc = -1;
+
+	if (u == NULL)
+		return -1;
+	if (curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    strcmp(scheme, "https") != 0 ||
+	    curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) !=
+		CURLUE_OK ||
+	    h[0] == '\0' || strlen(h) >= hostsz || strlen(p) >= portsz)
+		goto out;
+	memcpy(host, h, strlen(h) + 1);
+	memcpy(port, p, strlen(p) + 1);
+	rc = 0;
+out:
+	curl_free(scheme);
+	curl_free(h);
+	curl_free(p);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Starts the POST of rep to rua: the host's addresses first. A failure
+ * to start is logged at once. */
+static void
+tlsrpt_post_start(struct tlsrpt_rep *rep, const struct tlsrpt_rua *rua)
+{
+	struct tlsrpt_run *run = rep->run;
+	struct tlsrpt_post *po = xcalloc(1, sizeof(*po));
+	char name[TLSRPT_URI_MAX + 1];
+	size_t n;
+
+	po->rep = rep;
+	memcpy(po->url, rua->uri, sizeof(po->url));
+	TAILQ_INSERT_TAIL(&run->posts, po, entry);
+	rep->pending++;
+	if (tlsrpt_https_target(po->url, po->host, sizeof(po->host), po->port,
+		sizeof(po->port)) != 0) {
+		tlsrpt_post_end(po, 0, "not a usable https: URL");
+		return;
+	}
+	/* an IPv6 literal comes in brackets; dns_host() takes it bare */
+	n = strlen(po->host);
+	if (po->host[0] == '[' && n > 2 && po->host[n - 1] == ']') {
+		memcpy(name, po->host + 1, n - 2);
+		name[n - 2] = '\0';
+	} else {
+		memcpy(name, po->host, n + 1);
+	}
+	po->q = dns_host(run->dns, name, tlsrpt_post_addrs, po);
+}
+
 static void
 tlsrpt_job_answer(const struct dns_answer *a, void *arg)
 {
@@ -1232,7 +1589,6 @@ tlsrpt_job_answer(const struct dns_answer *a, void *arg)
 	int rc;
 
 	job->l = NULL;
-	run->running--;
 	if (a->status == DNS_OK) {
 		for (i = 0; i < a->nrr && n < TLSRPT_TXT_RR_MAX; i++) {
 			/* the text is never longer than the rdata */
@@ -1246,8 +1602,9 @@ tlsrpt_job_answer(const struct dns_answer *a, void *arg)
 		}
 		rc = tlsrpt_record_select(txts, n, &rec);
 		if (rc == TLSRPT_REC_OK) {
-			int k = tlsrpt_report(t, &job->due, &rec, run->org,
-			    run->contact, run->now, run->send, run->arg);
+			int k = tlsrpt_report_do(t, &job->due, &rec,
+			    run->org, run->contact, run->now, run->send,
+			    run->arg, run);
 
 			if (k > 0)
 				run->nsent += (unsigned)k;
@@ -1265,6 +1622,9 @@ tlsrpt_job_answer(const struct dns_answer *a, void *arg)
 		log_info("tlsrpt: domain=%s action=retry reason=\"%s\"",
 		    job->due.domain, a->error);
 	}
+	/* counted as running until here: a POST that fails at once must
+	 * not finish the run under our feet */
+	run->running--;
 	tlsrpt_run_next(run);
 }
 
@@ -1283,7 +1643,8 @@ tlsrpt_run_next(struct tlsrpt_run *run)
 		job->l = dns_lookup(run->dns, qname, DNS_RDATA_TYPE_TXT,
 		    tlsrpt_job_answer, job);
 	}
-	if (run->running == 0 && run->next == run->njobs)
+	if (run->running == 0 && run->next == run->njobs &&
+	    TAILQ_EMPTY(&run->posts))
 		tlsrpt_run_finish(run);
 }
 
@@ -1311,8 +1672,14 @@ tlsrpt_send(struct tlsrpt *t, struct dns *dns, const struct conf *conf,
 	int64_t now = (int64_t)time(NULL);
 
 	run = xcalloc(1, sizeof(*run));
+	TAILQ_INIT(&run->posts);
 	run->t = t;
 	run->dns = dns;
+	if (t->ca_len > 0) {
+		run->ca = xmalloc(t->ca_len);
+		memcpy(run->ca, t->ca, t->ca_len);
+		run->ca_len = t->ca_len;
+	}
 	run->send = send;
 	run->done = done;
 	run->arg = arg;
@@ -1381,6 +1748,8 @@ tlsrpt_close(struct tlsrpt *t)
 	free(t->periods);
 	if (t->timer != NULL)
 		event_free(t->timer);
+	curlev_free(t->curl); /* after the runs: their POSTs are on it */
+	free(t->ca);
 	free(t->dir);
 	free(t);
 }

@@ -36,10 +36,24 @@
  * unreported domain of every finished period (TLSRPT_LOOKUPS_MAX at a
  * time), and for every mailto: rua composes the RFC 8460 5.3 message and
  * hands it to send() (the caller passes it to the queue as IMSG_R_REPORT).
- * https: rua are not used yet (logged). No valid record, NXDOMAIN, or a
- * report that cannot be composed: the domain's counts are dropped (logged).
- * A temporary DNS failure leaves the domain for the next run, until the
- * period is TLSRPT_RETRY_DAYS old.
+ * To every https: rua it POSTs the gzip'd JSON (RFC 8460 5.4) with
+ * Content-Type application/tlsrpt+gzip, on the event loop (remote/curlev):
+ * the URL's host is resolved with dns_host() and pinned (libcurl never
+ * resolves), its port is the URL's (443 by default), TLS 1.2 or later
+ * with a certificate that chains to the CA PEM of tlsrpt_set_ca() and
+ * names the host, no redirects, TLSRPT_POST_TIMEOUT seconds in all. A 2xx
+ * answer is success ("action=posted status=N"), anything else (another
+ * status, a TLS, DNS or connection failure, the time limit) a failure
+ * ("action=failed", logged as a warning). Failed POSTs are not retried:
+ * RFC 8460 5.5 makes redelivery optional, and the domain is marked
+ * reported before anything leaves (so nothing is ever sent twice), which
+ * leaves no state to retry from; the next day's report carries the next
+ * day's counts. A report is delivered when at least one rua (mail or
+ * https) took it; one that none took is logged ("action=undelivered").
+ * No valid record, NXDOMAIN, or a report that cannot be composed: the
+ * domain's counts are dropped (logged). A temporary DNS failure of the
+ * TXT lookup leaves the domain for the next run, until the period is
+ * TLSRPT_RETRY_DAYS old.
  *
  * RFC 8460 5.3 also says reports must be delivered despite TLS failures
  * and their own sessions should not be counted: that is the caller's part
@@ -72,6 +86,8 @@ struct tlsrpt;
 #define TLSRPT_KEEP_DAYS     7     /* unreported periods kept this long */
 #define TLSRPT_MSG_MAX       (1024 * 1024)       /* REMOTE_REPORT_MAX */
 #define TLSRPT_FILE_MAX      (64u * 1024 * 1024) /* bytes read per file */
+#define TLSRPT_POST_TIMEOUT  60          /* seconds per https: POST */
+#define TLSRPT_RESPONSE_MAX  (64 * 1024) /* response bytes read (discarded) */
 
 struct tlsrpt_event {
 	const char *policy_domain; /* the recipient domain */
@@ -99,6 +115,13 @@ struct tlsrpt *tlsrpt_open(const char *dir, char *err, size_t errsz);
  * NULL detaches. Call before the loop runs.
  */
 void tlsrpt_set_base(struct tlsrpt *t, struct event_base *base);
+
+/*
+ * The CAs (PEM text, len bytes; copied) that https: report destinations
+ * must chain to: the outbound-ca-file. A run uses the CAs set when it
+ * started. NULL or 0: none, so every POST fails verification.
+ */
+void tlsrpt_set_ca(struct tlsrpt *t, const char *pem, size_t len);
 
 /*
  * Writes pending counts and frees the store. A tlsrpt_send() still
@@ -130,8 +153,11 @@ typedef void (*tlsrpt_send_fn)(void *arg, const char *sender,
  * header comment says. organization-name and the submitter are
  * conf->hostname, contact-info and the sender conf->tlsrpt_contact
  * (postmaster@hostname when NULL); both are copied. done(arg, nsent) is
- * called once, from the loop, when every lookup has finished. One run at
- * a time: a second call while one runs gets done(arg, 0) at once.
+ * called once, from the loop, when every lookup and every POST has
+ * finished; nsent counts the messages handed to send() plus the POSTs
+ * answered with 2xx. https: rua need the event base (tlsrpt_set_base()).
+ * One run at a time: a second call while one runs gets done(arg, 0) at
+ * once.
  */
 void tlsrpt_send(struct tlsrpt *t, struct dns *dns, const struct conf *conf,
     bool force, tlsrpt_send_fn send, void (*done)(void *arg, unsigned nsent),
@@ -168,7 +194,8 @@ size_t tlsrpt_due(
  * -1 returned), then composes one message per mailto: rua and calls send.
  * org is the host name (organization-name, submitter, Message-ID and
  * report-id domain), contact the contact-info and sender. Returns the
- * number of messages sent (https: rua are skipped with a log line), or -1.
+ * number of messages sent, or -1. https: rua are skipped here with a log
+ * line: only tlsrpt_send() posts them.
  */
 int tlsrpt_report(struct tlsrpt *t, const struct tlsrpt_due *d,
     const struct tlsrpt_record *rec, const char *org, const char *contact,
@@ -181,6 +208,14 @@ void tlsrpt_drop(struct tlsrpt *t, const struct tlsrpt_due *d, const char *why);
 /* Deletes the periods (and files) whose domains are all reported, and
  * empty ones that ended by now. */
 void tlsrpt_gc(struct tlsrpt *t, int64_t now);
+
+/*
+ * The host (as libcurl reads it: an IPv6 literal in brackets) and port
+ * (the URL's, else "443") of an https: rua URI. 0, or -1 when uri is not
+ * an https: URL with a host or a part does not fit.
+ */
+int tlsrpt_https_target(const char *uri, char *host, size_t hostsz,
+    char *port, size_t portsz);
 
 /*
  * The JSON report of one due pair as it would be sent (tests, `petrel

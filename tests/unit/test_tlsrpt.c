@@ -2,8 +2,10 @@
  * test_tlsrpt: proto/tlsrpt (the RFC 8460 TXT record, the JSON report,
  * gzip, the report message) and remote/tlsrpt (the counts store:
  * persistence across close/open, day rollover, bounds, and the report
- * composition without DNS). Times are passed explicitly; files live in a
- * fresh temporary directory.
+ * composition without DNS), and the whole tlsrpt_send() run against a
+ * local libunbound context, with https: rua POSTed to a small TLS server
+ * in this file (a self-signed certificate made here). Times are passed
+ * explicitly; files live in a fresh temporary directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,8 +19,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <strings.h>
+
 #include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <zlib.h>
 
 #include "lib/buf.h"
@@ -1025,6 +1040,240 @@ done_cb(void *arg, unsigned nsent)
 	done_nsent = nsent;
 }
 
+/* ---- https: destinations ---- */
+
+static void
+test_https_target(void **state)
+{
+	char host[64], port[8];
+
+	(void)state;
+	assert_int_equal(tlsrpt_https_target("https://r.example/v1/tlsrpt",
+			     host, sizeof(host), port, sizeof(port)),
+	    0);
+	assert_string_equal(host, "r.example");
+	assert_string_equal(port, "443");
+	assert_int_equal(tlsrpt_https_target("https://R.example:8443/x?y=1",
+			     host, sizeof(host), port, sizeof(port)),
+	    0);
+	assert_string_equal(port, "8443");
+	assert_int_equal(tlsrpt_https_target("https://[2001:db8::1]:9/", host,
+			     sizeof(host), port, sizeof(port)),
+	    0);
+	assert_string_equal(host, "[2001:db8::1]");
+	assert_string_equal(port, "9");
+	/* not https, no host, too long for the buffer */
+	assert_int_equal(tlsrpt_https_target("http://r.example/", host,
+			     sizeof(host), port, sizeof(port)),
+	    -1);
+	assert_int_equal(tlsrpt_https_target("mailto:a@b.example", host,
+			     sizeof(host), port, sizeof(port)),
+	    -1);
+	assert_int_equal(tlsrpt_https_target("https://", host, sizeof(host),
+			     port, sizeof(port)),
+	    -1);
+	assert_int_equal(tlsrpt_https_target("https://r.example/", host, 4,
+			     port, sizeof(port)),
+	    -1);
+}
+
+/*
+ * A one-request-per-connection HTTPS server on 127.0.0.1 (a free port)
+ * on the test's event base: it reads one request (headers and a
+ * Content-Length body), records it and answers `status`.
+ */
+struct hsrv {
+	struct event_base *base;
+	SSL_CTX *ctx;
+	struct evconnlistener *l;
+	unsigned port;
+	int status;
+	unsigned nreq;
+	char path[8][128];
+	char ctype[8][128];
+	struct buf body[8];
+	struct bufferevent *conns[16]; /* open connections */
+};
+
+/* Closes one connection of h. */
+static void
+hsrv_free_conn(struct hsrv *h, struct bufferevent *bev)
+{
+	size_t i;
+
+	for (i = 0; i < 16; i++) {
+		if (h->conns[i] == bev)
+			h->conns[i] = NULL;
+	}
+	bufferevent_free(bev);
+}
+
+static void
+hsrv_close(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & BEV_EVENT_CONNECTED)
+		return; /* the handshake is done */
+	hsrv_free_conn(arg, bev);
+}
+
+static void
+hsrv_flushed(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		hsrv_free_conn(arg, bev);
+}
+
+static void
+hsrv_read(struct bufferevent *bev, void *arg)
+{
+	struct hsrv *h = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in), hlen, clen = 0;
+	char *p, *end, *cl, *ct, head[4096];
+
+	p = (char *)evbuffer_pullup(in, -1);
+	if (p == NULL || (end = memmem(p, len, "\r\n\r\n", 4)) == NULL)
+		return;
+	hlen = (size_t)(end - p) + 4;
+	assert_true(hlen < sizeof(head));
+	memcpy(head, p, hlen);
+	head[hlen] = '\0';
+	if ((cl = strcasestr(head, "\r\nContent-Length:")) != NULL)
+		clen = strtoul(cl + 17, NULL, 10);
+	if (len < hlen + clen)
+		return;
+	assert_true(h->nreq < 8);
+	assert_int_equal(
+	    sscanf(head, "POST %127s HTTP/1.1", h->path[h->nreq]), 1);
+	if ((ct = strcasestr(head, "\r\nContent-Type: ")) != NULL)
+		sscanf(ct + 16, "%127[^\r]", h->ctype[h->nreq]);
+	buf_init(&h->body[h->nreq], 1 << 20);
+	assert_int_equal(buf_append(&h->body[h->nreq], p + hlen, clen), 0);
+	h->nreq++;
+	evbuffer_drain(in, hlen + clen);
+	evbuffer_add_printf(bufferevent_get_output(bev),
+	    "HTTP/1.1 %d Test\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n",
+	    h->status);
+	bufferevent_setcb(bev, NULL, hsrv_flushed, hsrv_close, h);
+}
+
+static void
+hsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct hsrv *h = arg;
+	struct bufferevent *bev;
+	size_t i;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	bev = bufferevent_openssl_socket_new(h->base, fd, SSL_new(h->ctx),
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(bev);
+	for (i = 0; i < 16 && h->conns[i] != NULL; i++)
+		;
+	assert_true(i < 16);
+	h->conns[i] = bev;
+	bufferevent_setcb(bev, hsrv_read, NULL, hsrv_close, h);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* A self-signed P-256 certificate for name (also its own CA). */
+static void
+make_cert(const char *name, EVP_PKEY **key, X509 **cert)
+{
+	X509_EXTENSION *ext;
+	X509V3_CTX v3;
+	char san[128];
+	X509 *x;
+
+	*key = EVP_EC_gen("P-256");
+	assert_non_null(*key);
+	x = X509_new();
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, *key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+	    (const unsigned char *)name, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	snprintf(san, sizeof(san), "DNS:%s", name);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+	assert_non_null(ext);
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	ext = X509V3_EXT_conf_nid(
+	    NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(x, *key, EVP_sha256()) > 0);
+	*cert = x;
+}
+
+static void
+hsrv_start(struct hsrv *h, struct event_base *base, EVP_PKEY *key,
+    X509 *cert, int status)
+{
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+
+	memset(h, 0, sizeof(*h));
+	h->base = base;
+	h->status = status;
+	h->ctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(h->ctx);
+	assert_int_equal(SSL_CTX_use_certificate(h->ctx, cert), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(h->ctx, key), 1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	h->l = evconnlistener_new_bind(base, hsrv_accept, h,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	assert_non_null(h->l);
+	assert_int_equal(getsockname(evconnlistener_get_fd(h->l),
+			     (struct sockaddr *)&sin, &slen),
+	    0);
+	h->port = ntohs(sin.sin_port);
+}
+
+static void
+hsrv_stop(struct hsrv *h)
+{
+	unsigned i;
+
+	for (i = 0; i < 16; i++) {
+		if (h->conns[i] != NULL)
+			hsrv_free_conn(h, h->conns[i]);
+	}
+	evconnlistener_free(h->l);
+	SSL_CTX_free(h->ctx);
+	for (i = 0; i < h->nreq; i++)
+		buf_clear(&h->body[i]);
+}
+
+/* The gunzipped body of request i of h, as a C string. */
+static void
+gunzip_body(const struct hsrv *h, unsigned i, char *out, size_t outsz)
+{
+	z_stream z;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+	z.next_in = (Bytef *)h->body[i].data;
+	z.avail_in = (uInt)h->body[i].len;
+	z.next_out = (Bytef *)out;
+	z.avail_out = (uInt)outsz - 1;
+	assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+	out[z.total_out] = '\0';
+	inflateEnd(&z);
+}
+
 static void
 test_send_nothing(void **state)
 {
@@ -1229,6 +1478,139 @@ test_send_dns(void **state)
 	free(x);
 }
 
+/*
+ * https: rua through the whole run: the URL's host from DNS, the URL's
+ * port, certificate checked against the CA of tlsrpt_set_ca(); a 2xx
+ * answer counts, another status does not; mailto: and https: of one
+ * record both get the report.
+ */
+static void
+test_send_https(void **state)
+{
+	static char host[] = "mail.sender.example";
+	static char contact[] = "tlsrpt@mail.sender.example";
+	struct store_fixture *f = *state;
+	struct send_fx *x = calloc(1, sizeof(*x));
+	struct hsrv ok, bad;
+	struct tlsrpt_event ev;
+	struct tlsrpt *t;
+	EVP_PKEY *key;
+	X509 *cert;
+	BIO *pem;
+	char *ca, err[512], line[300], json[8192];
+	long calen;
+	int64_t now = (int64_t)time(NULL);
+	unsigned i, nh = 0, ng = 0;
+
+	/* the runs below read the clock again: stay clear of midnight UTC */
+	if (now % 86400 > 86400 - 15) {
+		sleep((unsigned)(86400 - now % 86400 + 1));
+		now = (int64_t)time(NULL);
+	}
+	assert_non_null(x);
+	x->base = event_base_new();
+	make_cert("rpt.x.example", &key, &cert);
+	hsrv_start(&ok, x->base, key, cert, 200);
+	hsrv_start(&bad, x->base, key, cert, 500);
+	x->fwd[0] = strdup("127.0.0.1@9");
+	x->conf.dns_mode = CONF_DNS_FORWARD;
+	x->conf.dns_forwarders = x->fwd;
+	x->conf.ndns_forwarders = 1;
+	send_opt(x, "local-zone", "example. static");
+	send_opt(x, "local-data", "rpt.x.example. A 127.0.0.1");
+	snprintf(line, sizeof(line),
+	    "_smtp._tls.h.example. TXT \"v=TLSRPTv1; "
+	    "rua=https://rpt.x.example:%u/v1/h\"",
+	    ok.port);
+	send_opt(x, "local-data", line);
+	snprintf(line, sizeof(line),
+	    "_smtp._tls.f.example. TXT \"v=TLSRPTv1; "
+	    "rua=https://rpt.x.example:%u/v1/f\"",
+	    bad.port);
+	send_opt(x, "local-data", line);
+	snprintf(line, sizeof(line),
+	    "_smtp._tls.g.example. TXT \"v=TLSRPTv1; "
+	    "rua=mailto:r@g.example,https://rpt.x.example:%u/v1/g\"",
+	    ok.port);
+	send_opt(x, "local-data", line);
+	x->conf.dns_options = x->opts;
+	x->conf.ndns_options = x->nopts / 2;
+	x->dns = dns_new(x->base, &x->conf, NULL, 0, NULL, 0, err, sizeof(err));
+	if (x->dns == NULL)
+		fail_msg("dns_new: %s", err);
+	x->conf.hostname = host;
+	x->conf.tlsrpt_contact = contact;
+	buf_init(&x->s.msg, 1 << 20);
+
+	t = tlsrpt_open(f->sub, err, sizeof(err));
+	assert_non_null(t);
+	tlsrpt_set_base(t, x->base);
+	pem = BIO_new(BIO_s_mem());
+	assert_int_equal(PEM_write_bio_X509(pem, cert), 1);
+	calen = BIO_get_mem_data(pem, &ca);
+	tlsrpt_set_ca(t, ca, (size_t)calen);
+	BIO_free(pem);
+	ev_fail(&ev, "h.example", TLSRPT_SUCCESS, "mx", NULL);
+	tlsrpt_record(t, &ev, now - 86400);
+	ev.policy_domain = "f.example";
+	tlsrpt_record(t, &ev, now - 86400);
+	ev.policy_domain = "g.example";
+	tlsrpt_record(t, &ev, now - 86400);
+
+	send_run(x, t, false);
+	/* h: posted; f: 500, not counted; g: mailed and posted */
+	assert_int_equal(x->nsent, 3);
+	assert_int_equal(x->s.n, 1);
+	assert_string_equal(x->s.rcpt, "r@g.example");
+	assert_int_equal(ok.nreq, 2);
+	assert_int_equal(bad.nreq, 1);
+	for (i = 0; i < ok.nreq; i++) {
+		assert_string_equal(ok.ctype[i], "application/tlsrpt+gzip");
+		gunzip_body(&ok, i, json, sizeof(json));
+		if (strcmp(ok.path[i], "/v1/h") == 0) {
+			nh++;
+			assert_non_null(
+			    strstr(json, "\"policy-domain\":\"h.example\""));
+		} else {
+			assert_string_equal(ok.path[i], "/v1/g");
+			ng++;
+			assert_non_null(
+			    strstr(json, "\"policy-domain\":\"g.example\""));
+		}
+		assert_non_null(strstr(json, "\"total-successful-session-"
+					     "count\":1"));
+	}
+	assert_int_equal(nh, 1);
+	assert_int_equal(ng, 1);
+	assert_string_equal(bad.path[0], "/v1/f");
+	assert_string_equal(bad.ctype[0], "application/tlsrpt+gzip");
+	/* not retried: nothing left to send */
+	send_run(x, t, false);
+	assert_int_equal(x->nsent, 0);
+	assert_int_equal(bad.nreq, 1);
+
+	/* without the CA the certificate is not trusted: nothing posted */
+	tlsrpt_set_ca(t, NULL, 0);
+	ev.policy_domain = "h.example";
+	tlsrpt_record(t, &ev, now);
+	send_run(x, t, true);
+	assert_int_equal(x->nsent, 0);
+	assert_int_equal(ok.nreq, 2);
+	tlsrpt_close(t);
+
+	hsrv_stop(&ok);
+	hsrv_stop(&bad);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	buf_clear(&x->s.msg);
+	dns_free(x->dns);
+	event_base_free(x->base);
+	for (i = 0; i < x->nopts; i++)
+		free(x->opts[i]);
+	free(x->fwd[0]);
+	free(x);
+}
+
 int
 main(void)
 {
@@ -1244,6 +1626,7 @@ main(void)
 	    cmocka_unit_test(test_json_small),
 	    cmocka_unit_test(test_gzip),
 	    cmocka_unit_test(test_mail),
+	    cmocka_unit_test(test_https_target),
 	    cmocka_unit_test_setup_teardown(
 		test_store_persist, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(
@@ -1260,6 +1643,8 @@ main(void)
 		test_send_nothing, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_send_dns, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_send_https, store_setup, store_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

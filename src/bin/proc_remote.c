@@ -230,7 +230,7 @@ rp_report_done(void *arg, unsigned nsent)
 	struct buf out;
 
 	buf_init(&out, 128);
-	buf_printf(&out, "%u report%s queued\n", nsent, nsent == 1 ? "" :
+	buf_printf(&out, "%u report%s sent\n", nsent, nsent == 1 ? "" :
 	    "s");
 	control_reply(R.base, fd, &out, 0, "");
 	buf_clear(&out);

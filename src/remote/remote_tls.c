@@ -68,7 +68,7 @@ remote_tls_run_done(void *arg, unsigned nsent)
 {
 	struct remote_report_run *run = arg;
 
-	log_info("tlsrpt: %u report%s queued", nsent, nsent == 1 ? "" : "s");
+	log_info("tlsrpt: %u report%s sent", nsent, nsent == 1 ? "" : "s");
 	if (run->done != NULL)
 		run->done(run->arg, nsent);
 	mta_cfg_unref(run->cfg);

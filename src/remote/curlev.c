@@ -5,13 +5,17 @@
  */
 #include "remote/curlev.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 
+#include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "remote/dns.h"
 
 struct curlev_xfer {
 	struct curlev *c;
@@ -227,4 +231,62 @@ curlev_remove(struct curlev *c, CURL *easy)
 	(void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, &x);
 	if (x != NULL && x->c == c && x->easy == easy)
 		curlev_xfer_drop(x);
+}
+
+struct curl_slist *
+curlev_pin(const char *host, const char *port, const struct dns_host *h)
+{
+	struct curl_slist *pin;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, 4096);
+	(void)buf_printf(&b, "%s:%s:", host, port);
+	for (i = 0; i < h->naddrs; i++) {
+		char a[64];
+
+		dns_addr_format(&h->addrs[i], a, sizeof(a));
+		(void)buf_printf(&b, h->addrs[i].family == AF_INET6 ?
+		    "%s[%s]" : "%s%s", i ? "," : "", a);
+	}
+	pin = curl_slist_append(NULL, buf_str(&b));
+	buf_clear(&b);
+	return pin;
+}
+
+CURL *
+curlev_https(const char *url, struct curl_slist *pin, const char *ca,
+    size_t ca_len, long timeout, char *errbuf)
+{
+	struct curl_blob blob;
+	CURL *e = curl_easy_init();
+
+	if (e == NULL)
+		return NULL;
+	blob.data = (void *)(uintptr_t)ca;	/* copied: never written */
+	blob.len = ca_len;
+	blob.flags = CURL_BLOB_COPY;
+	(void)curl_easy_setopt(e, CURLOPT_URL, url);
+	(void)curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+	(void)curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	(void)curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	(void)curl_easy_setopt(e, CURLOPT_MAXREDIRS, 0L);
+	(void)curl_easy_setopt(e, CURLOPT_RESOLVE, pin);
+	(void)curl_easy_setopt(e, CURLOPT_PROXY, "");
+	(void)curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+	(void)curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+	(void)curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	if (ca_len > 0)
+		(void)curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+	(void)curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	(void)curl_easy_setopt(e, CURLOPT_SSLVERSION,
+	    (long)CURL_SSLVERSION_TLSv1_2);
+	(void)curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout);
+	(void)curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_USERAGENT, "petrel/" PETREL_VERSION);
+	return e;
 }

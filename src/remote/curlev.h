@@ -28,6 +28,7 @@
 
 struct event_base;
 struct curlev;
+struct dns_host;
 
 /* A transfer ended: rc is its result (CURLE_OK: an HTTP answer came,
  * whatever its status). */
@@ -60,5 +61,26 @@ int curlev_add(struct curlev *c, CURL *easy, curlev_done_fn done, void *arg,
  * that is not running on c.
  */
 void curlev_remove(struct curlev *c, CURL *easy);
+
+/*
+ * The CURLOPT_RESOLVE pin "HOST:PORT:ADDR[,ADDR]..." for h's addresses
+ * (IPv6 in brackets): libcurl never resolves, the remote process has no
+ * resolv.conf. NULL when out of memory.
+ */
+struct curl_slist *curlev_pin(const char *host, const char *port,
+    const struct dns_host *h);
+
+/*
+ * An easy handle for one HTTPS exchange as the remote process makes them
+ * (MTA-STS policies, TLS-RPT reports): url, pinned addresses, https only,
+ * no redirects, no proxy, a fresh connection, TLS 1.2 or later, the
+ * certificate verified against ca (PEM, copied; with none nothing
+ * verifies) and for the URL's host, timeout seconds in all, libcurl's
+ * messages into errbuf (CURL_ERROR_SIZE bytes). The caller adds what the
+ * exchange needs (a write callback, a POST body). NULL when libcurl
+ * cannot.
+ */
+CURL *curlev_https(const char *url, struct curl_slist *pin, const char *ca,
+    size_t ca_len, long timeout, char *errbuf);
 
 #endif

@@ -642,10 +642,8 @@ sts_addr_done(struct dns_route *r, void *arg)
 	struct sts_query *q = arg;
 	struct sts *s = q->s;
 	const struct dns_host *h;
-	struct buf pin, url;
-	struct curl_blob blob;
-	size_t i;
-	char cerr[256];
+	struct buf url;
+	char cerr[256], port[8];
 
 	q->addr = NULL;
 	h = r->nhosts > 0 ? &r->hosts[0] : NULL;
@@ -656,20 +654,9 @@ sts_addr_done(struct dns_route *r, void *arg)
 		dns_route_free(r);
 		return;
 	}
-	/* "HOST:PORT:ADDR[,ADDR]..." with IPv6 in brackets (curl 7.59+) */
-	buf_init(&pin, 4096);
-	(void)buf_printf(&pin, "%s:%u:", q->host, s->port);
-	for (i = 0; i < h->naddrs; i++) {
-		char a[64];
-
-		dns_addr_format(&h->addrs[i], a, sizeof(a));
-		(void)buf_printf(&pin,
-		    h->addrs[i].family == AF_INET6 ? "%s[%s]" : "%s%s",
-		    i ? "," : "", a);
-	}
+	snprintf(port, sizeof(port), "%u", s->port);
+	q->resolve = curlev_pin(q->host, port, h);
 	dns_route_free(r);
-	q->resolve = curl_slist_append(NULL, buf_str(&pin));
-	buf_clear(&pin);
 	buf_init(&url, 1024);
 	if (s->port == 443)
 		(void)buf_printf(
@@ -677,43 +664,18 @@ sts_addr_done(struct dns_route *r, void *arg)
 	else
 		(void)buf_printf(&url, "https://%s:%u/.well-known/mta-sts.txt",
 		    q->host, s->port);
-	if (q->resolve == NULL || (q->easy = curl_easy_init()) == NULL) {
-		buf_clear(&url);
+	q->easy = q->resolve == NULL ? NULL : curlev_https(buf_str(&url),
+	    q->resolve, q->ca, q->ca_len, (long)s->timeout, q->curl_err);
+	buf_clear(&url);
+	if (q->easy == NULL) {
 		sts_query_fetch_failed(
 		    q, "sts-policy-fetch-error", "cannot set up libcurl");
 		return;
 	}
-	blob.data = q->ca;
-	blob.len = q->ca_len;
-	blob.flags = CURL_BLOB_COPY;
-	(void)curl_easy_setopt(q->easy, CURLOPT_URL, buf_str(&url));
-	buf_clear(&url);
-	(void)curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->curl_err);
-	(void)curl_easy_setopt(q->easy, CURLOPT_PROTOCOLS_STR, "https");
-	(void)curl_easy_setopt(q->easy, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	(void)curl_easy_setopt(q->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	(void)curl_easy_setopt(q->easy, CURLOPT_MAXREDIRS, 0L);
-	(void)curl_easy_setopt(q->easy, CURLOPT_RESOLVE, q->resolve);
-	(void)curl_easy_setopt(q->easy, CURLOPT_PROXY, "");
-	(void)curl_easy_setopt(q->easy, CURLOPT_NOPROXY, "*");
-	(void)curl_easy_setopt(q->easy, CURLOPT_CAINFO, NULL);
-	(void)curl_easy_setopt(q->easy, CURLOPT_CAPATH, NULL);
-	if (q->ca_len > 0)
-		(void)curl_easy_setopt(q->easy, CURLOPT_CAINFO_BLOB, &blob);
-	(void)curl_easy_setopt(q->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	(void)curl_easy_setopt(q->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	(void)curl_easy_setopt(
-	    q->easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	(void)curl_easy_setopt(q->easy, CURLOPT_TIMEOUT, (long)s->timeout);
-	(void)curl_easy_setopt(q->easy, CURLOPT_NOSIGNAL, 1L);
-	(void)curl_easy_setopt(q->easy, CURLOPT_FORBID_REUSE, 1L);
-	(void)curl_easy_setopt(q->easy, CURLOPT_FRESH_CONNECT, 1L);
 	(void)curl_easy_setopt(
 	    q->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MTA_STS_POLICY_MAX);
 	(void)curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, sts_write_cb);
 	(void)curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, q);
-	(void)curl_easy_setopt(
-	    q->easy, CURLOPT_USERAGENT, "petrel/" PETREL_VERSION);
 	if (curlev_add(s->curl, q->easy, sts_fetch_done, q, cerr,
 		sizeof(cerr)) != 0) {
 		curl_easy_cleanup(q->easy);

@@ -1433,10 +1433,7 @@ tlsrpt_post_addrs(struct dns_route *r, void *arg)
 	struct tlsrpt_post *po = arg;
 	struct tlsrpt_run *run = po->rep->run;
 	const struct dns_host *h = r->nhosts > 0 ? &r->hosts[0] : NULL;
-	struct curl_blob blob;
-	struct buf pin;
 	char err[TLSRPT_URI_MAX + DNS_ERR_MAX + 32];
-	size_t i;
 
 	po->q = NULL;
 	if (h == NULL || h->naddrs == 0) {
@@ -1446,55 +1443,18 @@ tlsrpt_post_addrs(struct dns_route *r, void *arg)
 		tlsrpt_post_end(po, 0, err);
 		return;
 	}
-	/* "HOST:PORT:ADDR[,ADDR]..." with IPv6 in brackets: libcurl never
-	 * resolves (the process has no resolv.conf) */
-	buf_init(&pin, 4096);
-	(void)buf_printf(&pin, "%s:%s:", po->host, po->port);
-	for (i = 0; i < h->naddrs; i++) {
-		char a[64];
-
-		dns_addr_format(&h->addrs[i], a, sizeof(a));
-		(void)buf_printf(&pin,
-		    h->addrs[i].family == AF_INET6 ? "%s[%s]" : "%s%s",
-		    i ? "," : "", a);
-	}
+	po->resolve = curlev_pin(po->host, po->port, h);
 	dns_route_free(r);
-	po->resolve = curl_slist_append(NULL, buf_str(&pin));
-	buf_clear(&pin);
 	po->headers = curl_slist_append(
 	    NULL, "Content-Type: application/tlsrpt+gzip");
 	if (po->headers != NULL) /* no "100 Continue" round trip */
 		po->headers = curl_slist_append(po->headers, "Expect:");
 	if (po->resolve == NULL || po->headers == NULL ||
-	    (po->easy = curl_easy_init()) == NULL) {
+	    (po->easy = curlev_https(po->url, po->resolve, run->ca,
+	    run->ca_len, (long)TLSRPT_POST_TIMEOUT, po->err)) == NULL) {
 		tlsrpt_post_end(po, 0, "cannot set up libcurl");
 		return;
 	}
-	blob.data = run->ca;
-	blob.len = run->ca_len;
-	blob.flags = CURL_BLOB_COPY;
-	(void)curl_easy_setopt(po->easy, CURLOPT_URL, po->url);
-	(void)curl_easy_setopt(po->easy, CURLOPT_ERRORBUFFER, po->err);
-	(void)curl_easy_setopt(po->easy, CURLOPT_PROTOCOLS_STR, "https");
-	(void)curl_easy_setopt(po->easy, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	(void)curl_easy_setopt(po->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	(void)curl_easy_setopt(po->easy, CURLOPT_MAXREDIRS, 0L);
-	(void)curl_easy_setopt(po->easy, CURLOPT_RESOLVE, po->resolve);
-	(void)curl_easy_setopt(po->easy, CURLOPT_PROXY, "");
-	(void)curl_easy_setopt(po->easy, CURLOPT_NOPROXY, "*");
-	(void)curl_easy_setopt(po->easy, CURLOPT_CAINFO, NULL);
-	(void)curl_easy_setopt(po->easy, CURLOPT_CAPATH, NULL);
-	if (run->ca_len > 0)
-		(void)curl_easy_setopt(po->easy, CURLOPT_CAINFO_BLOB, &blob);
-	(void)curl_easy_setopt(po->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	(void)curl_easy_setopt(po->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	(void)curl_easy_setopt(
-	    po->easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	(void)curl_easy_setopt(
-	    po->easy, CURLOPT_TIMEOUT, (long)TLSRPT_POST_TIMEOUT);
-	(void)curl_easy_setopt(po->easy, CURLOPT_NOSIGNAL, 1L);
-	(void)curl_easy_setopt(po->easy, CURLOPT_FORBID_REUSE, 1L);
-	(void)curl_easy_setopt(po->easy, CURLOPT_FRESH_CONNECT, 1L);
 	(void)curl_easy_setopt(po->easy, CURLOPT_POST, 1L);
 	(void)curl_easy_setopt(po->easy, CURLOPT_POSTFIELDS, po->rep->gz.data);
 	(void)curl_easy_setopt(po->easy, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -1503,8 +1463,6 @@ tlsrpt_post_addrs(struct dns_route *r, void *arg)
 	(void)curl_easy_setopt(
 	    po->easy, CURLOPT_WRITEFUNCTION, tlsrpt_post_write);
 	(void)curl_easy_setopt(po->easy, CURLOPT_WRITEDATA, po);
-	(void)curl_easy_setopt(
-	    po->easy, CURLOPT_USERAGENT, "petrel/" PETREL_VERSION);
 	snprintf(err, sizeof(err), "no event loop");
 	if (run->t->curl == NULL && run->t->base != NULL)
 		run->t->curl = curlev_new(run->t->base, err, sizeof(err));

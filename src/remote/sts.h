@@ -24,12 +24,10 @@
  *         limits of this size).
  *     ──> success: the policy replaces the cached one (memory and
  *         cache_dir), expiring at fetch time + max_age;
- *         failure: an unexpired cached policy is used (RFC 8461 3.3:
- *         "If a valid TXT record is found but no policy can be fetched
- *         via HTTPS (for any reason), and there is no valid (non-expired)
- *         previously cached policy, senders MUST continue with delivery
- *         as though the domain has not implemented MTA-STS"), else
- *         STS_FAIL.
+ *         failure: an unexpired cached policy is used; without one the
+ *         result is STS_FAIL, which delivery treats as a domain without
+ *         any policy (RFC 8461 3.3: a TXT record whose policy cannot be
+ *         fetched, and nothing cached, must not stop delivery).
  *
  * The cache: one file per domain in cache_dir (relative to the working
  * directory, i.e. STATE/remote/sts in the chroot), named after the

@@ -1188,7 +1188,83 @@ class _Closed(Exception):
     pass
 
 
-class SmtpPeer:
+class _TcpServer:
+    """A listener on addr:port (IPv4 or IPv6) whose accept thread hands
+    each connection to self._serve(conn, client) on a thread of its own:
+    the common part of SmtpPeer, StsServer and StripProxy. Subclasses set
+    addr and port and call _tcp_init() first."""
+
+    backlog = 64
+
+    def _tcp_init(self):
+        self._stop = threading.Event()
+        self._threads = []
+        self._lsock = None
+        self._accept_thread = None
+
+    def start(self):
+        family = socket.AF_INET6 if ":" in self.addr else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((self.addr, self.port))
+        except OSError:
+            s.close()
+            raise
+        s.listen(self.backlog)
+        s.settimeout(0.2)
+        self._lsock = s
+        self._stop.clear()
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop,
+            name="%s-%s" % (type(self).__name__.lower(), self.addr),
+            daemon=True)
+        self._accept_thread.start()
+        return self
+
+    def stop(self):
+        """Closes the listener and every connection; joins the threads."""
+        self._stop.set()
+        if self._accept_thread:
+            self._accept_thread.join(5)
+            self._accept_thread = None
+        if self._lsock:
+            self._lsock.close()
+            self._lsock = None
+        self._shutdown_conns()
+        for t in list(self._threads):
+            t.join(5)
+        self._threads = []
+
+    def _shutdown_conns(self):
+        """Ends the connections still open (stop() then joins them)."""
+
+    @property
+    def running(self):
+        return self._lsock is not None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            try:
+                c, a = self._lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            t = threading.Thread(target=self._serve, args=(c, a),
+                                 daemon=True)
+            self._threads = [x for x in self._threads if x.is_alive()]
+            self._threads.append(t)
+            t.start()
+
+
+class SmtpPeer(_TcpServer):
     """A receiving SMTP server on addr:port; see the module docstring."""
 
     DEFAULT_EXTENSIONS = ["PIPELINING", "SIZE {size}", "8BITMIME",
@@ -1217,10 +1293,8 @@ class SmtpPeer:
         self.sessions = []
         self.messages = []
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._threads = []
-        self._lsock = None
-        self._accept_thread = None
+        self._tcp_init()
+        self.backlog = 128
         self._ctx = None
         if cert:
             self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -1233,29 +1307,7 @@ class SmtpPeer:
 
     # ---- control ---------------------------------------------------------
 
-    def start(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((self.addr, self.port))
-        s.listen(128)
-        s.settimeout(0.2)
-        self._lsock = s
-        self._stop.clear()
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name="smtppeer-%s" % self.addr,
-            daemon=True)
-        self._accept_thread.start()
-        return self
-
-    def stop(self):
-        """Closes the listener and every session; joins the threads."""
-        self._stop.set()
-        if self._accept_thread:
-            self._accept_thread.join(5)
-            self._accept_thread = None
-        if self._lsock:
-            self._lsock.close()
-            self._lsock = None
+    def _shutdown_conns(self):
         with self._cond:
             sessions = list(self.sessions)
         for sess in sessions:
@@ -1263,9 +1315,6 @@ class SmtpPeer:
             if s is not None:
                 with contextlib.suppress(OSError):
                     socket.socket.shutdown(s, socket.SHUT_RDWR)
-        for t in list(self._threads):
-            t.join(5)
-        self._threads = []
 
     def on(self, stage, action):
         """Scripts the reply for stage (see module docstring); None
@@ -1321,32 +1370,12 @@ class SmtpPeer:
                     self.addr, self.port, len(self.sessions), n))
             return list(self.sessions)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.stop()
-
     # ---- plumbing --------------------------------------------------------
 
     @staticmethod
     def _sni(sslsock, name, ctx):
         with contextlib.suppress(AttributeError):
             sslsock.netlab_sni = name
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                c, a = self._lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            t = threading.Thread(target=self._serve, args=(c, a),
-                                 daemon=True)
-            self._threads = [x for x in self._threads if x.is_alive()]
-            self._threads.append(t)
-            t.start()
 
     def _notify(self):
         with self._cond:
@@ -1758,7 +1787,7 @@ class StsRequest:
             self.method, self.path, self.host, self.sni, self.status)
 
 
-class StsServer:
+class StsServer(_TcpServer):
     """An HTTPS server on addr:port (default 443: needs root) that serves
     the MTA-STS policy at /.well-known/mta-sts.txt. Behaviour, all
     attributes that a test may change at any time (or pass to the
@@ -1791,11 +1820,8 @@ class StsServer:
         self.paths = {}
         self.requests = []
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._lsock = None
-        self._thread = None
+        self._tcp_init()
         self._conns = []
-        self._threads = []
         self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._ctx.load_cert_chain(cert, key)
         self._ctx.sni_callback = SmtpPeer._sni
@@ -1813,46 +1839,11 @@ class StsServer:
     def url(self):
         return "https://%s:%d%s" % (self.addr, self.port, STS_PATH)
 
-    def start(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((self.addr, self.port))
-        s.listen(64)
-        s.settimeout(0.2)
-        self._lsock = s
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._accept_loop,
-                                        name="sts-%s" % self.addr,
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Closes the listener and every connection (the server is down:
-        connections are refused)."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
-            self._thread = None
-        if self._lsock:
-            self._lsock.close()
-            self._lsock = None
+    def _shutdown_conns(self):
+        """The server is down: its connections are cut, new ones refused."""
         for c in list(self._conns):
             with contextlib.suppress(OSError):
                 socket.socket.shutdown(c, socket.SHUT_RDWR)
-        for t in self._threads:
-            t.join(5)
-        self._threads = []
-
-    @property
-    def running(self):
-        return self._lsock is not None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.stop()
 
     def wait_for_requests(self, n, timeout=WAIT):
         with self._cond:
@@ -1861,20 +1852,6 @@ class StsServer:
                 raise AssertionError("%s:%d: %d of %d policy requests" % (
                     self.addr, self.port, len(self.requests), n))
             return list(self.requests)
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                c, a = self._lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            t = threading.Thread(target=self._serve, args=(c, a),
-                                 daemon=True)
-            self._threads = [x for x in self._threads if x.is_alive()]
-            self._threads.append(t)
-            t.start()
 
     def _serve(self, raw, client):
         raw.settimeout(10)
@@ -1983,7 +1960,7 @@ class ProxySession:
             len(self.plaintext_data))
 
 
-class StripProxy:
+class StripProxy(_TcpServer):
     """A man in the middle on addr:port in front of upstream (addr, port):
     relays SMTP, rewrites the EHLO reply line `250-STARTTLS` / `250
     STARTTLS` into `250-XXXXXXXA` / `250 XXXXXXXA` (same length, as
@@ -2012,10 +1989,7 @@ class StripProxy:
         self.idle_timeout = idle_timeout
         self.sessions = []
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._lsock = None
-        self._thread = None
-        self._threads = []
+        self._tcp_init()
         if start:
             self.start()
 
@@ -2023,37 +1997,6 @@ class StripProxy:
     def plaintext_data(self):
         return b"".join(s.plaintext_data for s in self.sessions)
 
-    def start(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((self.addr, self.port))
-        s.listen(64)
-        s.settimeout(0.2)
-        self._lsock = s
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._accept_loop,
-                                        name="strip-%s" % self.addr,
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
-            self._thread = None
-        if self._lsock:
-            self._lsock.close()
-            self._lsock = None
-        for t in self._threads:
-            t.join(5)
-        self._threads = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.stop()
 
     def wait_for_sessions(self, n, timeout=WAIT, ended=True):
         def ok():
@@ -2065,20 +2008,6 @@ class StripProxy:
                                      % (self.addr, self.port,
                                         len(self.sessions), n))
             return list(self.sessions)
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                c, a = self._lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            t = threading.Thread(target=self._serve, args=(c, a),
-                                 daemon=True)
-            self._threads = [x for x in self._threads if x.is_alive()]
-            self._threads.append(t)
-            t.start()
 
     def _serve(self, cs, client):
         sess = ProxySession(client)

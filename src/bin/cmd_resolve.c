@@ -140,7 +140,8 @@ cmd_resolve_sts_done(const struct sts_result *r, void *arg)
 	event_base_loopbreak(cr->base);
 }
 
-static void
+/* cmd_resolve.h */
+void
 cmd_resolve_iso(time_t t, char *out, size_t outsz)
 {
 	struct tm tm;
@@ -178,8 +179,8 @@ cmd_resolve_sts_print(const char *domain, const struct sts_result *r)
 						   : "fail");
 }
 
-/* Parses a decimal option value in [min, max]; -1 if it is not one. */
-static long
+/* cmd_resolve.h */
+long
 cmd_resolve_num(const char *v, long min, long max)
 {
 	char *end;

@@ -6,6 +6,8 @@
 #define PETREL_BIN_CMD_RESOLVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
 
 #include "conf/conf.h"
 #include "lib/buf.h"
@@ -71,5 +73,14 @@ void cmd_resolve_sts_print(const char *domain, const struct sts_result *r);
 /* Prints the "domain" (not in host_mode), "host", "address", "error" and
  * "route" lines of a route (format above). */
 void cmd_resolve_print(const struct dns_route *r, bool host_mode);
+
+/* Helpers shared with `petrel tls-check`: */
+
+/* Writes t as "YYYY-MM-DDTHH:MM:SSZ" (UTC), or as the plain number when it
+ * cannot be formatted, into out. */
+void cmd_resolve_iso(time_t t, char *out, size_t outsz);
+
+/* Parses a decimal option value in [min, max]; -1 if it is not one. */
+long cmd_resolve_num(const char *v, long min, long max);
 
 #endif

@@ -154,7 +154,8 @@ struct conf {
 				 * for ub_ctx_set_option(NAME ":", VALUE) */
 	size_t ndns_options;	/* number of pairs */
 
-	/* Transport security (src/remote: mta.c, dane.c, sts.c, tlsrpt.c). */
+	/* Transport security (src/remote: mta.c, tlsdecide.c, dane.c, sts.c,
+	 * tlsrpt*.c, remote_tls.c). */
 	bool dane;		/* dane yes|no; default yes: DANE (RFC 7672)
 				 * wherever DNSSEC validation is available */
 	bool mta_sts;		/* mta-sts yes|no; default yes (RFC 8461) */

@@ -431,9 +431,11 @@ mta_route_start(struct remote_job *j)
 	struct mta_route *rt = j->route;
 	const struct conf *cf = rt->cfg->env.conf;
 
-	for (size_t i = 0; i < rt->nhosts; i++)
+	/* A second lookup (a stale reused connection): forget the first. */
+	for (size_t i = 0; i < rt->nhosts; i++) {
 		dane_host_free(rt->hosts[i].dane);
-	memset(rt->hosts, 0, sizeof(rt->hosts));
+		memset(&rt->hosts[i], 0, sizeof(rt->hosts[i]));
+	}
 	rt->nhosts = rt->ihost = rt->iaddr = 0;
 	rt->last_perm = rt->temp_seen = false;
 	rt->resolved = false;

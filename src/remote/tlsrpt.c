@@ -971,10 +971,7 @@ tlsrpt_close(struct tlsrpt *t)
 	if (t == NULL)
 		return;
 	tlsrpt_send_abandon(t);
-	for (i = 0; i < t->nperiods; i++) {
-		if (t->periods[i]->dirty)
-			(void)tlsrpt_period_save(t, t->periods[i], false);
-	}
+	tlsrpt_flush(t);
 	for (i = 0; i < t->nperiods; i++)
 		tlsrpt_period_free(t->periods[i]);
 	free(t->periods);

@@ -141,37 +141,41 @@ parent_spawn(int i)
 	int sv[2];
 	size_t k;
 	pid_t pid;
+	sigset_t stop, old;
 
 	if (ipc_socketpair(sv) != 0)
 		fatal("socketpair");
 	snprintf(uid, sizeof(uid), "%ld", c->uid);
 	snprintf(gid, sizeof(gid), "%ld", c->gid);
 	snprintf(lvl, sizeof(lvl), "%d", P.bc.conf.log_level);
+	/*
+	 * Stop signals wait (blocked) until the child has its handlers:
+	 * proc_signals_ready() unblocks them. They are blocked before the
+	 * fork, so that a SIGTERM sent before the child ran cannot reach
+	 * the parent's handler inherited by the copy (and be lost there).
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, &old);
 	pid = fork();
 	if (pid < 0)
 		fatal("fork");
 	if (pid == 0) {
 		char a0[] = "petrel", a1[] = "__child", name[16], d[4096];
 		char *argv[] = { a0, a1, name, uid, gid, d, lvl, NULL };
-		sigset_t none;
 
 		snprintf(name, sizeof(name), "%s", c->name);
 		snprintf(d, sizeof(d), "%s", dir);
-		/*
-		 * Stop signals wait (blocked) until the child has its
-		 * handlers: proc_signals_ready() unblocks them.
-		 */
-		sigemptyset(&none);
-		sigaddset(&none, SIGTERM);
-		sigaddset(&none, SIGINT);
-		sigaddset(&none, SIGHUP);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		sigprocmask(SIG_SETMASK, &stop, NULL);
 		if (dup2(sv[1], PROC_CTL_FD) < 0)
 			_exit(127);
 		closefrom(PROC_CTL_FD + 1);
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
 	c->pid = pid;
 	c->started = time(NULL);
